@@ -1,0 +1,54 @@
+"""The sbq design contract: every bit-level format, defined once.
+
+Pure Python (no torch, no amaranth): the reference model (``model/``) and the gateware
+(``hw/``) both read these frozen dataclasses, so they cannot disagree on a width, a
+polynomial or a bit order. Each validates its fields in its constructor and has a
+``fingerprint()`` that golden files record. ``docs/formats.md`` documents them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from ._base import SPEC_VERSION, SpecBase
+from .binarize import MAX_LANES, BinarizerSpec
+from .encoding import MAX_ACT_BITS, ActivationEncoding, WeightEncoding
+from .lfsr import DEFAULT_MASK, LfsrSpec
+from .pack import WORD_BITS_CHOICES, PackingSpec
+from .xnor_acc import DatapathSpec, Mode
+
+__all__ = [
+    "DEFAULT_MASK",
+    "MAX_ACT_BITS",
+    "MAX_LANES",
+    "SPEC_VERSION",
+    "WORD_BITS_CHOICES",
+    "ActivationEncoding",
+    "BinarizerSpec",
+    "DatapathSpec",
+    "LfsrSpec",
+    "Mode",
+    "PackingSpec",
+    "SpecBase",
+    "WeightEncoding",
+    "defaults",
+    "fingerprint",
+]
+
+
+def defaults() -> tuple[SpecBase, ...]:
+    """One default instance of every format: the contract as shipped."""
+    return (
+        ActivationEncoding(),
+        WeightEncoding(),
+        LfsrSpec(),
+        BinarizerSpec(),
+        PackingSpec(),
+        DatapathSpec(),
+    )
+
+
+def fingerprint() -> str:
+    """Fingerprint of the whole default contract: changes when any default field does."""
+    joined = ",".join(s.fingerprint() for s in defaults())
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]

@@ -1,0 +1,68 @@
+"""SPEC section 2: how activations and weights are encoded as integers and bits."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ._base import SpecBase, check_int
+
+#: Widest activation code the datapath and binarizer support (SPEC section 2).
+MAX_ACT_BITS = 16
+
+
+@dataclass(frozen=True)
+class ActivationEncoding(SpecBase):
+    """Unsigned ``act_bits``-bit activation codes.
+
+    An unsigned activation ``a`` is stored as ``q`` with ``a = scale * q / 2**B``. A
+    signed tensor is stored in offset binary: ``q = clamp(floor((x/c + 1) * 2**(B-1)),
+    0, 2**B - 1)`` so that ``x ~ c * (2q / 2**B - 1)``. A stored bit ``b`` means
+    ``scale * b`` (unsigned) or ``c * (2b - 1)`` (signed).
+
+    Parameters
+    ----------
+    act_bits : int
+        Code width B, 1..16.
+
+    Raises
+    ------
+    ValueError
+        ``act_bits`` outside 1..16.
+    """
+
+    act_bits: int = 8
+
+    def __post_init__(self) -> None:
+        check_int("act_bits", self.act_bits, 1, MAX_ACT_BITS)
+
+    @property
+    def levels(self) -> int:
+        """Number of codes, ``2**act_bits``."""
+        return 1 << self.act_bits
+
+    @property
+    def max_code(self) -> int:
+        """Largest code, ``2**act_bits - 1``."""
+        return self.levels - 1
+
+
+@dataclass(frozen=True)
+class WeightEncoding(SpecBase):
+    """One-bit weights: bit 1 means +1, bit 0 means -1, times a fixed per-layer scale.
+
+    ``W_hat = alpha * (2w - 1)`` with ``alpha = sqrt(2 / fan_in)`` (He et al. 2015
+    initialisation scale, fixed rather than learned, as in McDonnell 2018).
+    """
+
+    one_is_positive: bool = True
+
+    def __post_init__(self) -> None:
+        if self.one_is_positive is not True:
+            raise ValueError("one_is_positive must be True: SPEC section 2 fixes bit 1 = +1")
+
+    @staticmethod
+    def alpha(fan_in: int) -> float:
+        """Per-layer weight scale ``sqrt(2 / fan_in)``; ``fan_in`` must be positive."""
+        check_int("fan_in", fan_in, 1)
+        return math.sqrt(2.0 / fan_in)
