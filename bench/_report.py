@@ -1,0 +1,31 @@
+"""Shared output of the benchmarks: a plain-text table on stdout and a JSON file."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+from golden._io import write_atomic
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """Rows as an aligned text table with the given columns."""
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)
+
+
+def save(name: str, rows: list[dict[str, Any]], out: Path | None = None, **extra: Any) -> Path:
+    """Write ``{"machine": ..., "rows": rows, **extra}`` atomically to ``out`` (default
+    ``bench/results/<name>.json``) and return the path."""
+    path = out or RESULTS_DIR / f"{name}.json"
+    doc = {"benchmark": name, "machine": platform.machine(), "python": platform.python_version()}
+    doc.update(extra, rows=rows)
+    write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode())
+    return path

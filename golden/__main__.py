@@ -1,0 +1,55 @@
+"""``python -m golden``: the only writer of the golden vectors.
+
+Without options it regenerates ``golden/<block>/<case>.npz`` and
+``golden/manifest.json``; with ``--check`` it regenerates in memory and exits 1,
+naming every file that differs (and a changed spec fingerprint), without writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .generate import GOLDEN_DIR, differences, write
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m golden",
+        description="Regenerate the golden vectors from the reference model, or check them.",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare the golden set with a fresh generation; exit 1 naming what differs",
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=GOLDEN_DIR,
+        help="golden folder to write or check (default: the package's own, %(default)s)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no per-file progress")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = differences(args.dir)
+        for p in problems:
+            print(p, file=sys.stderr)
+        if problems:
+            print(
+                f"golden check failed: {len(problems)} problem(s); "
+                "if the change is intended, run `python -m golden` and commit",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"golden set in {args.dir} is current")
+        return 0
+    n = write(args.dir, verbose=not args.quiet)
+    print(f"wrote {n} golden files and manifest.json to {args.dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
