@@ -39,7 +39,10 @@ class BinarizerSpec(SpecBase):
     Raises
     ------
     ValueError
-        Any field out of range, including a zero or over-wide seed.
+        Any field out of range, including a zero or over-wide seed; a lane count
+        whose lanes' random sequences would be linearly dependent (e.g. 3, 5, 15, 17:
+        divisors of ``2**32 - 1``). Up to ``lfsr.width`` lanes are kept independent;
+        beyond that dependence is unavoidable with a ``width``-bit seed.
     """
 
     lanes: int = 32
@@ -56,6 +59,15 @@ class BinarizerSpec(SpecBase):
         if not isinstance(self.lfsr, LfsrSpec):
             raise TypeError(f"lfsr must be an LfsrSpec, not {self.lfsr!r}")
         self.lfsr.check_seed(self.seed)
+        self.lfsr.lane_stride(self.lanes)
+        independent = self.lfsr.independent_lanes(self.lanes)
+        if independent < min(self.lanes, self.lfsr.width):
+            raise ValueError(
+                f"lanes={self.lanes} makes lane {independent} a linear combination of lanes "
+                f"0..{independent - 1} (the stride divides 2**{self.lfsr.width} - 1 too "
+                f"evenly): the random bits of different lanes would be dependent; use a "
+                f"power of two"
+            )
 
     @property
     def lane_stride(self) -> int:

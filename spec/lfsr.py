@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import math
+import random
 from dataclasses import dataclass
 
 from . import gf2
@@ -29,13 +32,15 @@ class LfsrSpec(SpecBase):
         State width in bits, 2..48 (so that a state and a 16-bit code fit one 64-bit
         word in the model's vectorised stepper).
     mask : int
-        Feedback mask; bit ``width - 1`` must be set (the polynomial has degree
-        ``width``) and bit 0 must be set (otherwise the map is not invertible).
+        Feedback mask, tap ``t`` of the polynomial at bit ``t - 1``; bit ``width - 1``
+        must be set (otherwise the step is not invertible) and the polynomial must be
+        maximal-length.
 
     Raises
     ------
     ValueError
-        Width out of range, or a mask that is not a degree-``width`` polynomial.
+        Width out of range, or a mask that is not a maximal-length (primitive)
+        polynomial of degree ``width``: lane strides assume period ``2**width - 1``.
     """
 
     width: int = 32
@@ -44,10 +49,15 @@ class LfsrSpec(SpecBase):
     def __post_init__(self) -> None:
         check_int("width", self.width, 2, MAX_WIDTH)
         check_int("mask", self.mask, 0, (1 << self.width) - 1)
-        if not self.mask >> (self.width - 1) & 1 or not self.mask & 1:
+        if not self.mask >> (self.width - 1) & 1:
             raise ValueError(
-                f"mask must have bits {self.width - 1} and 0 set for a {self.width}-bit "
-                f"LFSR, not {self.mask:#x}"
+                f"mask must have bit {self.width - 1} set for a {self.width}-bit LFSR "
+                f"(else the step is not invertible), not {self.mask:#x}"
+            )
+        if not _is_maximal(self.width, self.mask):
+            raise ValueError(
+                f"mask {self.mask:#x} is not a maximal-length {self.width}-bit polynomial: "
+                f"its period is not 2**{self.width} - 1 (see XAPP052 for maximal taps)"
             )
 
     @property
@@ -83,3 +93,73 @@ class LfsrSpec(SpecBase):
         for _ in range(1, lanes):
             states.append(gf2.apply(jump, states[-1]))
         return states
+
+    def independent_lanes(self, lanes: int) -> int:
+        """How many consecutive lanes have linearly independent start states for every seed.
+
+        Lane ``j`` starts at ``J**j`` applied to the seed, ``J`` the stride's jump. With a
+        maximal polynomial, ``J``'s minimal polynomial over GF(2) has degree ``d``, the
+        least ``d`` with ``stride * (2**d - 1) = 0 (mod 2**width - 1)``: any ``d + 1``
+        lanes are dependent (their codes XOR to zero in every beat, e.g. any 3 lanes
+        when ``lanes = 3``), any ``d`` are not. Never more than ``width``.
+        """
+        stride = self.lane_stride(lanes)
+        return next(
+            d for d in range(1, self.width + 1) if stride * ((1 << d) - 1) % self.period == 0
+        )
+
+
+def _is_probable_prime(n: int) -> bool:
+    """Miller-Rabin with the first 12 primes as bases: exact for n < 3.3e24."""
+    bases = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)
+    if n < 2:
+        return False
+    for p in bases:
+        if n % p == 0:
+            return n == p
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d, r = d // 2, r + 1
+    for a in bases:
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = x * x % n
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def _prime_factors(n: int) -> set[int]:
+    """Distinct prime factors of ``n`` (Pollard's rho; fast for ``n < 2**64``)."""
+    if n == 1:
+        return set()
+    if _is_probable_prime(n):
+        return {n}
+    for p in (2, 3, 5, 7):
+        if n % p == 0:
+            return {p} | _prime_factors(n // p)
+    rng = random.Random(n)
+    while True:
+        c, x = rng.randrange(1, n), rng.randrange(2, n)
+        y, g = x, 1
+        while g == 1:
+            x = (x * x + c) % n
+            y = (y * y + c) % n
+            y = (y * y + c) % n
+            g = math.gcd(abs(x - y), n)
+        if g != n:
+            return _prime_factors(g) | _prime_factors(n // g)
+
+
+@functools.lru_cache(maxsize=64)
+def _is_maximal(width: int, mask: int) -> bool:
+    """True iff the step map has order exactly ``2**width - 1`` (primitive polynomial)."""
+    step = [mask] + [1 << (i - 1) for i in range(1, width)]
+    period, one = (1 << width) - 1, gf2.identity(width)
+    if gf2.power(step, period) != one:
+        return False
+    return all(gf2.power(step, period // p) != one for p in _prime_factors(period))

@@ -57,7 +57,7 @@ def test_changed_spec_field_fails_naming_the_fingerprint(
     import spec.lfsr
 
     # A different maximal 32-bit polynomial (XAPP052: taps 32,30,26,25) as the default.
-    monkeypatch.setattr(spec.lfsr.LfsrSpec.__init__, "__defaults__", (32, 0xA3000001))
+    monkeypatch.setattr(spec.lfsr.LfsrSpec.__init__, "__defaults__", (32, 0xA3000000))
     assert main(["--check"]) == 1
     err = capsys.readouterr().err
     assert "spec_fingerprint changed" in err
