@@ -9,6 +9,8 @@ import numpy as np
 def int_array(name: str, x: object, lo: int, hi: int) -> np.ndarray:
     """``x`` as an int64 array, or ValueError if it is not integral or leaves ``lo..hi``."""
     arr = np.asarray(x)
+    if arr.size == 0:
+        return arr.astype(np.int64)  # `[]` arrives as float64: nothing to check
     if arr.dtype == bool:
         arr = arr.astype(np.int64)
     if not np.issubdtype(arr.dtype, np.integer):

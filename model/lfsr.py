@@ -25,21 +25,6 @@ from spec import BinarizerSpec, LfsrSpec, gf2
 from spec._base import check_int
 
 
-def _code_map(lfsr: LfsrSpec, act_bits: int) -> list[int]:
-    """Columns of the linear map state -> (code << width) | (state after act_bits steps)."""
-    cols = []
-    for i in range(lfsr.width):
-        s, code = 1 << i, 0
-        for b in range(act_bits):
-            out = s & 1
-            code |= out << b
-            s >>= 1
-            if out:
-                s ^= lfsr.mask
-        cols.append(code << lfsr.width | s)
-    return cols
-
-
 class _ByteSliced:
     """A GF(2) linear map evaluated on numpy uint64 arrays, one table per input byte."""
 
@@ -99,7 +84,7 @@ def random_codes(
     jump = _ByteSliced(spec.lfsr.jump_map(act_bits * per_chunk))
     for c in range(1, chunks):
         starts[c] = jump(starts[c - 1])
-    step = _ByteSliced(_code_map(spec.lfsr, act_bits))
+    step = _ByteSliced(spec.lfsr.code_map(act_bits))
     state_mask = np.uint64((1 << width) - 1)
     codes = np.empty((per_chunk, chunks, lanes), dtype=np.uint16)
     state = starts

@@ -38,14 +38,31 @@ def pack_bits(bits: object, word_bits: int) -> np.ndarray:
     return np.packbits(padded, bitorder="little").view(dtype).astype(dtype.newbyteorder("="))
 
 
+def _words(words: object, word_bits: int) -> np.ndarray:
+    """``words`` as uint64, each checked to be an integer in ``0..2**word_bits - 1``.
+
+    Python ints are checked one by one: numpy turns a list mixing values above and below
+    2**63 into float64, which would lose bits.
+    """
+    w = words if isinstance(words, np.ndarray) else np.array(words, dtype=object)
+    if w.dtype == object:
+        if not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in w.flat):
+            raise TypeError("words must hold integers")
+    elif w.dtype.kind not in "ui":
+        raise TypeError(f"words must be an integer array, not dtype {w.dtype}")
+    if w.size:
+        lo, hi = int(w.min()), int(w.max())
+        if lo < 0 or hi >= 1 << word_bits:
+            raise ValueError(
+                f"words must hold values in 0..{(1 << word_bits) - 1}, found {lo}..{hi}"
+            )
+    return w.astype(np.uint64)
+
+
 def unpack_bits(words: object, n: int, word_bits: int) -> np.ndarray:
     """The first ``n`` bits of packed ``words``, as ``uint8``."""
     dtype = word_dtype(word_bits)
-    w = np.asarray(words)
-    if w.dtype.kind == "u" and w.dtype.itemsize * 8 <= word_bits:
-        w = w.astype(np.uint64)  # uint64 words cannot pass through int64 checks
-    elif w.size:
-        w = int_array("words", w, 0, min((1 << word_bits) - 1, np.iinfo(np.int64).max))
+    w = _words(words, word_bits)
     if w.ndim != 1:
         raise ValueError(f"words must be 1-D, not shape {w.shape}")
     check_int("n", n, 0, w.size * word_bits)

@@ -85,6 +85,26 @@ class LfsrSpec(SpecBase):
         check_int("steps", steps, 0)
         return gf2.power(self.step_map(), steps)
 
+    def code_map(self, act_bits: int) -> list[int]:
+        """The GF(2) map from a state to ``(code << width) | next_state``.
+
+        ``code`` is the next ``act_bits`` output bits (first as LSB) and ``next_state``
+        the state ``act_bits`` steps later; column ``i`` is found by stepping the basis
+        state ``1 << i``, which is valid because the step is linear.
+        """
+        check_int("act_bits", act_bits, 1)
+        cols = []
+        for i in range(self.width):
+            s, code = 1 << i, 0
+            for b in range(act_bits):
+                out = s & 1
+                code |= out << b
+                s >>= 1
+                if out:
+                    s ^= self.mask
+            cols.append(code << self.width | s)
+        return cols
+
     def lane_seeds(self, seed: int, lanes: int) -> list[int]:
         """Start states of ``lanes`` lanes: lane ``j`` is ``seed`` advanced by
         ``j * lane_stride(lanes)`` steps (SPEC section 4)."""

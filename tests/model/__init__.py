@@ -1,0 +1,1 @@
+"""Tests of :mod:`model`, the bit-accurate reference model."""

@@ -1,0 +1,1 @@
+"""Tests of :mod:`spec`, the design contract."""
