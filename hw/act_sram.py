@@ -1,0 +1,207 @@
+"""Activation SRAM (SPEC section 5): packs a bit stream into words and replays them."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from spec import PackingSpec
+
+from ._params import checked
+
+__all__ = ["ActivationSRAM"]
+
+
+class ActivationSRAM(wiring.Component):
+    """Packs ``lanes``-bit beats into ``word_bits``-bit words in block RAM, and reads them
+    back by address or as an in-order replay stream.
+
+    Bit and word order (SPEC section 5): lane ``j`` of input beat ``t`` is element
+    ``k = t*lanes + j`` of the tensor's bit stream, and element ``k`` is bit
+    ``k % word_bits`` of word ``k // word_bits`` (LSB first), so beat ``b`` of a word
+    occupies bits ``b*lanes .. (b+1)*lanes - 1``. A beat with ``last`` set ends the
+    tensor: a partial word is written zero-padded and the next tensor starts on a new
+    word. Pad a tensor's final beat with zeros when its length is not a multiple of
+    ``lanes`` (the padding lands in the zero padding of its last word).
+
+    Write side: ``i`` is always ready (``i.ready`` is driven to 1), one beat per cycle.
+    A word is written in the cycle its final beat (or a ``last`` beat) is accepted;
+    ``count`` shows it from the next cycle. A word that would go to address ``depth``
+    is not written: ``overflow`` rises in the next cycle and stays high until ``clear``;
+    nothing wraps and no stored word changes. Later beats are dropped the same way.
+    ``clear`` (a one-cycle pulse) empties the write side: write pointer, partial word,
+    ``count`` and ``overflow`` return to zero; a beat accepted in the same cycle as
+    ``clear`` is dropped. The stored words are not erased, and a replay in progress
+    goes on.
+
+    Reads share the memory's one synchronous read port, so the SRAM maps to block RAM:
+
+    - By address, while ``busy`` is low: the word at ``rd_addr`` in cycle ``t`` is on
+      ``rd_data`` in cycle ``t + 1``, one read per cycle. A read of the address written
+      in the same cycle returns the old word (read before write). ``rd_data`` has no
+      defined value before the first read (in Verilog simulation it is ``x``).
+    - Replay: a ``replay`` pulse while ``busy`` is low and ``count`` is non-zero starts
+      streaming words ``0 .. n-1`` on ``o``, where ``n`` is ``count`` in the cycle of the
+      pulse; ``last`` is set on word ``n-1``. ``busy`` is high from the next cycle until
+      the cycle after the final word is accepted; the first word is valid two cycles
+      after the pulse; then one word per cycle while ``o.ready`` is high, with full
+      back-pressure (the read port's enable holds its data while ``o`` stalls).
+      ``replay`` is ignored while ``busy``; with ``count == 0`` it does nothing. While
+      ``busy``, ``rd_addr`` is ignored and ``rd_data`` shows the replay word.
+
+    Parameters
+    ----------
+    lanes : int
+        Bits per input beat: a power of two, at most ``word_bits``.
+    word_bits : int
+        Bits per memory word, one of 8, 16, 32, 64 (:class:`spec.PackingSpec`).
+    depth : int
+        Memory words, 1..2**24 (:class:`spec.PackingSpec`).
+
+    Attributes
+    ----------
+    i : In(stream.Signature(StructLayout({"data": unsigned(lanes), "last": unsigned(1)})))
+        Bit beats, lane ``j`` in bit ``j`` of ``data``; ``last`` on a tensor's final beat.
+        ``i.ready`` is always 1.
+    clear : In(1)
+        Pulse: empty the write side (see above).
+    count : Out(range(depth + 1))
+        Words written since reset or ``clear``.
+    overflow : Out(1)
+        Sticky: a word was refused because the memory was full.
+    rd_addr : In(range(depth))
+        Read address.
+    rd_data : Out(word_bits)
+        Word read from ``rd_addr`` one cycle earlier (while not ``busy``).
+    replay : In(1)
+        Pulse: start a replay of words ``0 .. count-1`` on ``o``.
+    busy : Out(1)
+        A replay is in progress.
+    o : Out(stream.Signature(StructLayout({"data": unsigned(word_bits),
+            "last": unsigned(1)})))
+        Replayed words in address order; ``last`` on the final one.
+    spec : PackingSpec
+        The packing parameters (``word_bits``, ``depth``).
+    lanes : int
+        Bits per input beat.
+
+    Raises
+    ------
+    TypeError
+        ``lanes``, ``word_bits`` or ``depth`` is not an integer.
+    ValueError
+        ``word_bits`` or ``depth`` out of range, or ``lanes`` not a power of two no larger
+        than ``word_bits``.
+    """
+
+    def __init__(self, *, lanes: int, word_bits: int = 32, depth: int = 1024) -> None:
+        with checked(self):
+            self.spec = PackingSpec(word_bits=word_bits, depth=depth)
+            if isinstance(lanes, bool) or not isinstance(lanes, int):
+                raise TypeError(f"lanes must be an integer, not {lanes!r}")
+            if lanes < 1 or lanes & (lanes - 1) or lanes > word_bits:
+                raise ValueError(
+                    f"lanes must be a power of two no larger than word_bits={word_bits}, "
+                    f"not {lanes}"
+                )
+        self.lanes = lanes
+        beat = data.StructLayout({"data": unsigned(lanes), "last": unsigned(1)})
+        word = data.StructLayout({"data": unsigned(word_bits), "last": unsigned(1)})
+        super().__init__(
+            {
+                # Not `always_ready=True`: a constant port makes `verilog.convert` of this
+                # component fail (amaranth-lang/amaranth#1574, open in 0.5.10), and the
+                # cocotb tier converts it on its own. `i.ready` is driven to 1 instead.
+                "i": In(stream.Signature(beat)),
+                "clear": In(1),
+                "count": Out(range(depth + 1)),
+                "overflow": Out(1),
+                "rd_addr": In(range(depth)),
+                "rd_data": Out(word_bits),
+                "replay": In(1),
+                "busy": Out(1),
+                "o": Out(stream.Signature(word)),
+            }
+        )
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        lanes, word_bits, depth = self.lanes, self.spec.word_bits, self.spec.depth
+        beats = word_bits // lanes  # beats per word
+
+        m.submodules.mem = mem = memory.Memory(shape=unsigned(word_bits), depth=depth, init=[])
+        wr = mem.write_port()
+        # One synchronous, read-before-write port for both address reads and replay: no
+        # asynchronous read, so it maps to block RAM.
+        rd = mem.read_port()
+
+        # --- Write side: assemble a word beat by beat; write it when full or on `last`.
+        wptr = self.count  # the next address to write is the number of words written
+        beat = self.i.payload
+        if beats == 1:
+            word = beat.data
+            flush = 1
+        else:
+            # Slots 0 .. beats-2 of the word being assembled (the top slot is never held:
+            # the word is written in the cycle it arrives). Slots at or above `slot` are
+            # always zero, which is what zero-pads a partial word.
+            held = Signal(word_bits - lanes)
+            slot = Signal(range(beats))
+            word = Cat(
+                Mux(slot == b, beat.data, held[b * lanes : (b + 1) * lanes] if b < beats - 1 else 0)
+                for b in range(beats)
+            )
+            flush = beat.last | (slot == beats - 1)
+
+        full = wptr == depth
+        m.d.comb += [self.i.ready.eq(1), wr.addr.eq(wptr), wr.data.eq(word)]
+        with m.If(self.clear):
+            m.d.sync += [wptr.eq(0), self.overflow.eq(0)]
+            if beats > 1:
+                m.d.sync += [held.eq(0), slot.eq(0)]
+        with m.Elif(self.i.valid):
+            with m.If(flush):
+                with m.If(full):
+                    m.d.sync += self.overflow.eq(1)  # refuse: no write, no wrap
+                with m.Else():
+                    m.d.comb += wr.en.eq(1)
+                    m.d.sync += wptr.eq(wptr + 1)
+                if beats > 1:
+                    m.d.sync += [held.eq(0), slot.eq(0)]
+            if beats > 1:
+                with m.Else():
+                    m.d.sync += [held.eq(word[: word_bits - lanes]), slot.eq(slot + 1)]
+
+        # --- Read side. The read port's data register is the replay's output register:
+        # `o.valid` says it holds an unconsumed replay word, and its enable is held low
+        # while `o` stalls, so the word stays put (back-pressure without a skid buffer).
+        raddr = Signal(range(depth + 1))  # next replay address to read
+        rlen = Signal(range(depth + 1))  # words in this replay
+        is_last = Signal()  # the word in the read register is the replay's final one
+        m.d.comb += [
+            self.rd_data.eq(rd.data),
+            self.o.payload.data.eq(rd.data),
+            self.o.payload.last.eq(is_last),
+        ]
+        with m.If(~self.busy):
+            m.d.comb += [rd.addr.eq(self.rd_addr), rd.en.eq(1)]
+            with m.If(self.replay & (wptr != 0)):
+                m.d.sync += [self.busy.eq(1), raddr.eq(0), rlen.eq(wptr)]
+        with m.Else():
+            advance = ~self.o.valid | self.o.ready  # the read register may take a new word
+            # `en` must be driven low explicitly: a read port's `en` has init=1, so a comb
+            # branch that leaves it alone enables the port and loses the held word.
+            m.d.comb += [rd.addr.eq(raddr), rd.en.eq(advance & (raddr != rlen))]
+            with m.If(advance):
+                with m.If(raddr != rlen):
+                    m.d.sync += [
+                        raddr.eq(raddr + 1),
+                        self.o.valid.eq(1),
+                        is_last.eq(raddr == rlen - 1),
+                    ]
+                with m.Else():
+                    # The final word was just taken (or never issued): the replay is done.
+                    m.d.sync += [self.o.valid.eq(0), self.busy.eq(0)]
+
+        return m
