@@ -1,0 +1,88 @@
+"""The stochastic binarizer: one bit per activation code, 1 with probability q / 2**B."""
+
+from __future__ import annotations
+
+from amaranth import Cat, Module, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from spec import BinarizerSpec
+
+from ._params import checked
+from .lfsr import LfsrBank
+
+
+class StochasticBinarizer(wiring.Component):
+    """``lanes`` comparators fed by an :class:`~hw.lfsr.LfsrBank` (SPEC section 3).
+
+    Lane ``j`` of beat ``t`` carries stream element ``k = t * lanes + j`` and emits
+    ``b = 1`` iff ``r_k < q`` (``r_k`` from lane ``j``'s LFSR), or with ``deterministic``
+    iff ``q >= 2**(act_bits-1)``: exactly :func:`model.binarize.binarize`.
+
+    Latency one cycle (a registered output); throughput one beat per cycle with
+    back-pressure on both sides (``i.ready`` is high whenever the output register is
+    empty or being emptied, and no seed load is in progress).
+
+    Parameters
+    ----------
+    lanes, act_bits, seed : int
+        As :class:`spec.BinarizerSpec`; the seed is the bank's reset state.
+    deterministic : bool
+        Build the threshold ablation: no LFSRs, the seed ports do nothing.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(ArrayLayout(unsigned(act_bits), lanes)))
+        Codes, lane ``j`` = element ``beat * lanes + j``.
+    o : Out(stream.Signature(unsigned(lanes)))
+        Bits, bit ``j`` = lane ``j``.
+    seed, load, busy, seed_error :
+        The bank's run-time seed interface (see :class:`~hw.lfsr.LfsrBank`).
+
+    Raises
+    ------
+    ValueError
+        Parameters that :class:`spec.BinarizerSpec` refuses (zero seed, act_bits 0, ...).
+    """
+
+    def __init__(self, *, lanes: int, act_bits: int, seed: int, deterministic: bool = False):
+        with checked(self):
+            self.spec = BinarizerSpec(
+                lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic
+            )
+        super().__init__(
+            {
+                "i": In(stream.Signature(data.ArrayLayout(unsigned(act_bits), lanes))),
+                "o": Out(stream.Signature(unsigned(lanes))),
+                "seed": In(self.spec.lfsr.width),
+                "load": In(1),
+                "busy": Out(1),
+                "seed_error": Out(1),
+            }
+        )
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        spec = self.spec
+        accept = self.i.valid & self.i.ready
+        if spec.deterministic:
+            bits = [self.i.payload[j][-1] for j in range(spec.lanes)]
+            m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        else:
+            m.submodules.bank = bank = LfsrBank(
+                lanes=spec.lanes, act_bits=spec.act_bits, seed=spec.seed, lfsr=spec.lfsr
+            )
+            bits = [bank.o.payload[j] < self.i.payload[j] for j in range(spec.lanes)]
+            m.d.comb += [
+                self.i.ready.eq((~self.o.valid | self.o.ready) & bank.o.valid),
+                bank.o.ready.eq(accept),
+                bank.seed.eq(self.seed),
+                bank.load.eq(self.load),
+                self.busy.eq(bank.busy),
+                self.seed_error.eq(bank.seed_error),
+            ]
+        with m.If(accept):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(Cat(*bits))]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        return m
