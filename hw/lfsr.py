@@ -6,16 +6,17 @@ from amaranth import Cat, Const, Module, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from spec import BinarizerSpec, LfsrSpec
+from spec import BinarizerSpec, LfsrSpec, gf2
 
 from ._params import checked
 
 
 def linear_map(cols: list[int], x: Value, width: int) -> Value:
-    """The GF(2) map given by column list ``cols`` (see :mod:`spec.gf2`) applied to ``x``:
-    bit ``i`` of the result is the XOR of the bits ``k`` of ``x`` whose column has bit ``i``."""
+    """The GF(2) map given by column list ``cols`` (see :mod:`spec.gf2`) applied to ``x``,
+    giving ``width`` bits: bit ``i`` is the XOR of the bits ``k`` of ``x`` whose column
+    has bit ``i``."""
     rows = [sum(1 << k for k, c in enumerate(cols) if c >> i & 1) for i in range(width)]
-    return Cat(*((x & Const(row, width)).xor() for row in rows))
+    return Cat(*((x & Const(row, len(cols))).xor() for row in rows))
 
 
 class LfsrBank(wiring.Component):
@@ -26,8 +27,9 @@ class LfsrBank(wiring.Component):
     ``act_bits`` output bits of its LFSR, the first as the LSB: exactly
     :func:`model.lfsr.random_codes` for elements ``beat * lanes + j``.
 
-    Each lane's code and next state are one GF(2)-linear map of its state
-    (:meth:`spec.LfsrSpec.code_map`): a flat XOR of state bits per output bit.
+    Each lane's next state and next code are GF(2)-linear maps of its state
+    (:meth:`spec.LfsrSpec.code_map`): a flat XOR of state bits per output bit. The code
+    is registered, so ``o.payload`` comes straight from flip-flops.
 
     Latency and throughput: a code is offered combinationally from the current state;
     one beat per cycle. Loading a seed at run time takes ``lanes`` cycles (``busy`` high,
@@ -79,32 +81,52 @@ class LfsrBank(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         spec, lfsr = self.spec, self.spec.lfsr
-        states = [
-            Signal(lfsr.width, init=s, name=f"state{j}")
-            for j, s in enumerate(lfsr.lane_seeds(spec.seed, spec.lanes))
-        ]
-        step = lfsr.code_map(spec.act_bits)
-        jumped = Signal(lfsr.width)  # next start state to shift in during a load
+        width, bits = lfsr.width, spec.act_bits
+        seeds = lfsr.lane_seeds(spec.seed, spec.lanes)
+        # Each lane keeps its state and, in a register beside it, the code that state
+        # gives; the register is loaded with the code of the *next* state, so the
+        # comparator downstream starts from a flip-flop rather than an XOR tree.
+        one, two = lfsr.code_map(bits), lfsr.code_map(2 * bits)
+        next_state = [c & ((1 << width) - 1) for c in one]
+        code_of = [c >> width for c in one]
+        next_code = [c >> (width + bits) for c in two]
+        jumped = Signal(width)  # next start state to shift in during a load
         remaining = Signal(range(spec.lanes + 1))
-        m.d.comb += self.busy.eq(remaining != 0)
+        # `busy` is a register (not `remaining != 0`) and the step enable is `o.ready`
+        # alone (``o.valid`` is just ``~busy``, which the If below already excludes):
+        # the enable fans out to every state bit, so it must be shallow.
         m.d.comb += self.o.valid.eq(~self.busy)
-        advance = self.o.valid & self.o.ready
-        for j, state in enumerate(states):
-            stepped = linear_map(step, state, lfsr.width + spec.act_bits)
-            code, nxt = stepped[lfsr.width :], stepped[: lfsr.width]
+        codes = []
+        for j, seed in enumerate(seeds):
+            state = Signal(width, init=seed, name=f"state{j}")
+            code = Signal(bits, init=gf2.apply(code_of, seed), name=f"code{j}")
+            codes.append((state, code))
             m.d.comb += self.o.payload[j].eq(code)
+        for j, (state, code) in enumerate(codes):
             with m.If(self.busy):
-                m.d.sync += state.eq(states[j + 1] if j + 1 < spec.lanes else jumped)
-            with m.Elif(advance):
-                m.d.sync += state.eq(nxt)
+                if j + 1 < spec.lanes:
+                    m.d.sync += [state.eq(codes[j + 1][0]), code.eq(codes[j + 1][1])]
+                else:
+                    m.d.sync += [state.eq(jumped), code.eq(linear_map(code_of, jumped, bits))]
+            with m.Elif(self.o.ready):
+                m.d.sync += [
+                    state.eq(linear_map(next_state, state, width)),
+                    code.eq(linear_map(next_code, state, bits)),
+                ]
         with m.If(self.busy):
             m.d.sync += [
                 jumped.eq(linear_map(lfsr.jump_map(spec.lane_stride), jumped, lfsr.width)),
                 remaining.eq(remaining - 1),
+                self.busy.eq(remaining != 1),
             ]
         with m.Elif(self.load):
             with m.If(self.seed == 0):
                 m.d.sync += self.seed_error.eq(1)
             with m.Else():
-                m.d.sync += [self.seed_error.eq(0), jumped.eq(self.seed), remaining.eq(spec.lanes)]
+                m.d.sync += [
+                    self.seed_error.eq(0),
+                    jumped.eq(self.seed),
+                    remaining.eq(spec.lanes),
+                    self.busy.eq(1),
+                ]
         return m
