@@ -15,21 +15,39 @@ from .binarize import MAX_LANES, BinarizerSpec
 from .encoding import MAX_ACT_BITS, ActivationEncoding, WeightEncoding
 from .lfsr import DEFAULT_MASK, LfsrSpec
 from .pack import WORD_BITS_CHOICES, PackingSpec
+from .protocol import (
+    REQUESTS,
+    RESPONSES,
+    LinkSpec,
+    Opcode,
+    PayloadLayout,
+    Status,
+    StatusFlag,
+    StoreFlag,
+)
 from .xnor_acc import DatapathSpec, Mode
 
 __all__ = [
     "DEFAULT_MASK",
     "MAX_ACT_BITS",
     "MAX_LANES",
+    "REQUESTS",
+    "RESPONSES",
     "SPEC_VERSION",
     "WORD_BITS_CHOICES",
     "ActivationEncoding",
     "BinarizerSpec",
     "DatapathSpec",
     "LfsrSpec",
+    "LinkSpec",
     "Mode",
+    "Opcode",
     "PackingSpec",
+    "PayloadLayout",
     "SpecBase",
+    "Status",
+    "StatusFlag",
+    "StoreFlag",
     "WeightEncoding",
     "defaults",
     "fingerprint",
@@ -45,6 +63,7 @@ def defaults() -> tuple[SpecBase, ...]:
         BinarizerSpec(),
         PackingSpec(),
         DatapathSpec(),
+        LinkSpec(),
     )
 
 

@@ -21,6 +21,7 @@ from spec import (
     BinarizerSpec,
     DatapathSpec,
     LfsrSpec,
+    LinkSpec,
     PackingSpec,
     WeightEncoding,
 )
@@ -52,6 +53,16 @@ FIELD_CHANGES = [
     (DatapathSpec(), "act_bits", DatapathSpec(act_bits=4)),
     (DatapathSpec(), "acc_bits", DatapathSpec(acc_bits=48)),
     (DatapathSpec(), "max_beats", DatapathSpec(max_beats=100)),
+    (LinkSpec(), "sync", LinkSpec(sync=0x7E)),
+    (LinkSpec(), "max_payload", LinkSpec(max_payload=256)),
+    (LinkSpec(), "crc_width", LinkSpec(crc_width=32)),
+    (LinkSpec(), "crc_polynomial", LinkSpec(crc_polynomial=0x8005)),
+    (LinkSpec(), "crc_initial", LinkSpec(crc_initial=0)),
+    (LinkSpec(), "crc_reflect", LinkSpec(crc_reflect=True)),
+    (LinkSpec(), "crc_xor_output", LinkSpec(crc_xor_output=0xFFFF)),
+    (LinkSpec(), "baud", LinkSpec(baud=3_000_000)),
+    (LinkSpec(), "timeout_us", LinkSpec(timeout_us=1000)),
+    (LinkSpec(), "protocol_version", LinkSpec(protocol_version=2)),
 ]
 
 
@@ -137,6 +148,7 @@ DEFAULT_CHANGES = {
     BinarizerSpec: {"seed": 2},
     PackingSpec: {"depth": 2048},
     DatapathSpec: {"acc_bits": 48},
+    LinkSpec: {"baud": 3_000_000},
 }
 
 

@@ -1,0 +1,330 @@
+"""The board as a Python object: one method per :class:`spec.Opcode`.
+
+Every method sends one or more request frames and waits for each answer before the
+next (the device buffers one frame). A status other than OK raises
+:class:`~host.link.DeviceError`; a missing, malformed or mismatched answer raises
+:class:`~host.link.LinkError` (:class:`~host.link.LinkTimeout` when it never came).
+Payload layouts come from :data:`spec.REQUESTS` / :data:`spec.RESPONSES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from spec import REQUESTS, RESPONSES, LinkSpec, Mode, Opcode, Status, StatusFlag, StoreFlag
+from spec.protocol import IDENTIFY_MAGIC, result_bytes
+
+from .link import DeviceError, LinkError, SerialTransport, Transport, encode_request, read_response
+
+__all__ = ["Device", "DeviceInfo", "DeviceStatus"]
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What IDENTIFY reports: the protocol version and the design's parameters."""
+
+    protocol: int
+    lanes: int
+    act_bits: int
+    word_bits: int
+    depth: int
+    weight_depth: int
+    acc_bits: int
+    result_depth: int
+    max_payload: int
+
+    @property
+    def code_bytes(self) -> int:
+        """Bytes per activation code on the wire: 1 up to 8 bits, else 2."""
+        return 1 if self.act_bits <= 8 else 2
+
+    @property
+    def word_bytes(self) -> int:
+        """Bytes per packed word on the wire."""
+        return self.word_bits // 8
+
+    @property
+    def result_bytes(self) -> int:
+        """Bytes per dot-product result on the wire."""
+        return result_bytes(self.acc_bits)
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """What READ_STATUS reports."""
+
+    flags: StatusFlag
+    count: int  #: words in the activation SRAM
+    pending: int  #: results waiting in the result buffer
+    errors: int  #: frames refused by the link since CLEAR_STATUS
+
+
+def _mode(mode: Mode | str) -> Mode:
+    if isinstance(mode, Mode):
+        return mode
+    if isinstance(mode, str) and mode.upper() in Mode.__members__:
+        return Mode[mode.upper()]
+    raise ValueError(f"mode must be a Mode or one of xnor, and, code; not {mode!r}")
+
+
+def _int_list(name: str, values: Iterable[int], bits: int) -> list[int]:
+    out = [int(v) for v in values]
+    bad = [v for v in out if not 0 <= v < 1 << bits]
+    if bad:
+        raise ValueError(f"{name} must be in 0..{(1 << bits) - 1}, not {bad[0]}")
+    return out
+
+
+def _pack(values: Sequence[int], size: int) -> bytes:
+    return b"".join(v.to_bytes(size, "little") for v in values)
+
+
+def _unpack(data: bytes, size: int, *, signed: bool = False) -> list[int]:
+    if len(data) % size:
+        raise LinkError(f"{len(data)} bytes is not a whole number of {size}-byte items")
+    return [
+        int.from_bytes(data[k : k + size], "little", signed=signed)
+        for k in range(0, len(data), size)
+    ]
+
+
+class Device:
+    """A board running the sbq top, over any :class:`~host.link.Transport`.
+
+    Parameters
+    ----------
+    transport : Transport
+        The byte pipe (:class:`~host.link.SerialTransport`, or a fake in tests).
+    spec : LinkSpec, optional
+        Frame format; must be the bitstream's (the default spec if omitted).
+    timeout : float
+        Seconds to wait for each answer. A malformed request is answered only after
+        the line has been quiet for ``spec.timeout_us``, so keep it well above that.
+
+    Examples
+    --------
+    ::
+
+        with Device.open("/dev/ttyUSB1") as dev:
+            print(dev.identify())
+            dev.set_seed(0x1234)
+            dev.store_codes(codes)
+            words = dev.read_words(0, dev.info.depth)
+    """
+
+    def __init__(self, transport: Transport, spec: LinkSpec | None = None, *, timeout: float = 1.0):
+        if not isinstance(transport, Transport):
+            raise TypeError(f"transport must have write() and read(), not {transport!r}")
+        self.transport = transport
+        self.spec = LinkSpec() if spec is None else spec
+        self.timeout = timeout
+        self._info: DeviceInfo | None = None
+
+    @classmethod
+    def open(cls, port: str, spec: LinkSpec | None = None, *, timeout: float = 1.0) -> Device:
+        """A device on serial ``port`` at ``spec.baud`` (needs pyserial)."""
+        spec = LinkSpec() if spec is None else spec
+        return cls(SerialTransport(port, spec.baud), spec, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the transport, if it can be closed."""
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(
+        self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- the raw exchange ------------------------------------------------------------
+
+    def command(self, opcode: Opcode, payload: bytes = b"") -> bytes:
+        """Send one request and return the payload of its OK answer.
+
+        Raises
+        ------
+        DeviceError
+            The answer's status is not OK.
+        LinkError
+            No whole answer within ``timeout`` (:class:`~host.link.LinkTimeout`), a
+            malformed one, or an OK answer to another opcode.
+        """
+        self.transport.write(encode_request(opcode, payload, self.spec))
+        response = read_response(self.transport, self.spec, self.timeout)
+        if response.status != Status.OK:
+            raise DeviceError(response.status, response.opcode)
+        if response.opcode != opcode:
+            raise LinkError(
+                f"answer to opcode {int(response.opcode):#04x} for a request with opcode "
+                f"{int(opcode):#04x}"
+            )
+        return response.payload
+
+    def _call(
+        self, opcode: Opcode, tail: bytes = b"", **fields: int
+    ) -> tuple[dict[str, int], bytes]:
+        payload = REQUESTS[opcode].pack(fields, tail)
+        try:
+            return RESPONSES[opcode].unpack(self.command(opcode, payload))
+        except ValueError as e:
+            raise LinkError(f"malformed {opcode.name} answer: {e}") from None
+
+    # --- one method per opcode -------------------------------------------------------
+
+    def identify(self) -> DeviceInfo:
+        """IDENTIFY: the design's parameters (also cached as :attr:`info`).
+
+        Raises
+        ------
+        LinkError
+            A wrong magic or a protocol version other than ``spec.protocol_version``.
+        """
+        values, _ = self._call(Opcode.IDENTIFY)
+        if values.pop("magic") != IDENTIFY_MAGIC:
+            raise LinkError("IDENTIFY answer lacks the 'sbq' magic: not an sbq bitstream")
+        if values["protocol"] != self.spec.protocol_version:
+            raise LinkError(
+                f"device speaks protocol {values['protocol']}, this host "
+                f"{self.spec.protocol_version}"
+            )
+        self._info = DeviceInfo(**values)
+        return self._info
+
+    @property
+    def info(self) -> DeviceInfo:
+        """The IDENTIFY answer, asked for once."""
+        return self._info if self._info is not None else self.identify()
+
+    def set_seed(self, seed: int) -> None:
+        """SET_SEED: load LFSR seed ``seed`` (non-zero, 32 bits) into the binarizer."""
+        self._call(Opcode.SET_SEED, seed=seed)
+
+    def store_codes(self, codes: Iterable[int], *, clear: bool = True, last: bool = True) -> int:
+        """STORE_CODES: binarize ``codes`` into the activation SRAM; returns its word
+        count afterwards.
+
+        The codes go in as many frames as they need, padded with zeros to a whole
+        number of beats (code 0 always binarizes to 0, matching the SRAM's zero
+        padding). ``clear`` starts a new tensor at word 0; ``last`` ends the tensor
+        (writes its partial final word).
+        """
+        info = self.info
+        values = _int_list("codes", codes, info.act_bits)
+        values += [0] * (-len(values) % info.lanes)
+        per_frame = (info.max_payload - REQUESTS[Opcode.STORE_CODES].fixed_bytes) // (
+            info.code_bytes
+        )
+        per_frame -= per_frame % info.lanes
+        if per_frame == 0:
+            raise ValueError(f"max_payload={info.max_payload} cannot hold {info.lanes} codes")
+        chunks = [values[k : k + per_frame] for k in range(0, len(values), per_frame)] or [[]]
+        count = 0
+        for n, chunk in enumerate(chunks):
+            flags = StoreFlag(0)
+            if clear and n == 0:
+                flags |= StoreFlag.CLEAR
+            if last and n == len(chunks) - 1:
+                flags |= StoreFlag.LAST
+            answer, _ = self._call(
+                Opcode.STORE_CODES, _pack(chunk, info.code_bytes), flags=int(flags)
+            )
+            count = answer["count"]
+        return count
+
+    def read_words(self, addr: int, n: int) -> list[int]:
+        """READ_WORDS: ``n`` packed words of the activation SRAM from word ``addr``."""
+        info = self.info
+        per_frame = info.max_payload // info.word_bytes
+        words: list[int] = []
+        while len(words) < n:
+            k = min(per_frame, n - len(words))
+            _, tail = self._call(Opcode.READ_WORDS, addr=addr + len(words), n=k)
+            got = _unpack(tail, info.word_bytes)
+            if len(got) != k:
+                raise LinkError(f"READ_WORDS asked for {k} words, got {len(got)}")
+            words += got
+        return words
+
+    def load_weights(self, words: Iterable[int], addr: int = 0) -> None:
+        """LOAD_WEIGHTS: write packed weight words (SPEC section 5 bit order: weight
+        ``k`` is bit ``k % word_bits`` of word ``k // word_bits``) from word ``addr``."""
+        info = self.info
+        values = _int_list("words", words, info.word_bits)
+        fixed = REQUESTS[Opcode.LOAD_WEIGHTS].fixed_bytes
+        per_frame = (info.max_payload - fixed) // info.word_bytes
+        for k in range(0, len(values), per_frame):
+            chunk = values[k : k + per_frame]
+            self._call(Opcode.LOAD_WEIGHTS, _pack(chunk, info.word_bytes), addr=addr + k)
+
+    def run_dot(
+        self,
+        mode: Mode | str,
+        n: int | None = None,
+        *,
+        w_addr: int = 0,
+        a_addr: int = 0,
+        codes: Sequence[int] | None = None,
+    ) -> int:
+        """RUN_DOT: one dot product of ``n`` elements; its result joins the result
+        buffer. Returns the number of results waiting.
+
+        ``xnor``/``and``: weights from word ``w_addr`` of the weight buffer, activation
+        bits from word ``a_addr`` of the activation SRAM. ``code``: activation
+        ``codes`` from the request (``n`` defaults to their number; ``a_addr`` unused).
+        """
+        mode = _mode(mode)
+        info = self.info
+        tail = b""
+        if mode is Mode.CODE:
+            if codes is None:
+                raise ValueError("code mode needs codes")
+            values = _int_list("codes", codes, info.act_bits)
+            n = len(values) if n is None else n
+            if n != len(values):
+                raise ValueError(f"n={n} but {len(values)} codes")
+            tail = _pack(values, info.code_bytes)
+        elif codes is not None:
+            raise ValueError(f"{mode.name.lower()} mode takes its activations from the SRAM")
+        if n is None:
+            raise ValueError("n is needed in xnor and and modes")
+        answer, _ = self._call(
+            Opcode.RUN_DOT, tail, mode=mode.value, w_addr=w_addr, a_addr=a_addr, n=n
+        )
+        return answer["pending"]
+
+    def read_results(self, n: int) -> list[int]:
+        """READ_RESULTS: pop up to ``n`` signed results, oldest first (fewer if fewer
+        are waiting)."""
+        info = self.info
+        per_frame = info.max_payload // info.result_bytes
+        results: list[int] = []
+        while len(results) < n:
+            k = min(per_frame, n - len(results))
+            _, tail = self._call(Opcode.READ_RESULTS, n=k)
+            got = _unpack(tail, info.result_bytes, signed=True)
+            if len(got) > k:
+                raise LinkError(f"READ_RESULTS asked for at most {k} results, got {len(got)}")
+            results += got
+            if len(got) < k:
+                break
+        return results
+
+    def read_status(self) -> DeviceStatus:
+        """READ_STATUS: sticky flags and counters."""
+        values, _ = self._call(Opcode.READ_STATUS)
+        return DeviceStatus(
+            flags=StatusFlag(values["flags"]),
+            count=values["count"],
+            pending=values["pending"],
+            errors=values["errors"],
+        )
+
+    def clear_status(self) -> None:
+        """CLEAR_STATUS: clear the sticky flags and the link's error count."""
+        self._call(Opcode.CLEAR_STATUS)

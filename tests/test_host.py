@@ -1,0 +1,476 @@
+"""The host driver (host/): CRC against Amaranth's, frame round trips, decoding errors,
+timeouts, status-to-exception mapping, and every Device method against an in-memory
+fake device that speaks the protocol."""
+
+from __future__ import annotations
+
+import doctest
+import random
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from amaranth.lib import crc
+
+import host
+import host.link
+import spec.protocol
+from host import (
+    Crc,
+    Device,
+    DeviceError,
+    DeviceInfo,
+    DeviceStatus,
+    LinkError,
+    LinkTimeout,
+    SerialTransport,
+    Transport,
+    decode_request,
+    decode_response,
+    encode_request,
+    encode_response,
+    read_response,
+)
+from spec import REQUESTS, RESPONSES, LinkSpec, Mode, Opcode, Status, StatusFlag, StoreFlag
+from spec.protocol import IDENTIFY_MAGIC
+
+SPEC = LinkSpec()
+CRC_SPECS = [
+    SPEC,
+    LinkSpec(crc_reflect=True, crc_initial=0),  # CRC-16/KERMIT
+    LinkSpec(crc_width=8, crc_polynomial=0x07, crc_initial=0),  # CRC-8/SMBUS
+    LinkSpec(crc_width=32, crc_polynomial=0x04C11DB7, crc_initial=0xFFFFFFFF,
+             crc_reflect=True, crc_xor_output=0xFFFFFFFF),  # CRC-32/ISO-HDLC
+    LinkSpec(crc_width=16, crc_polynomial=0x8005, crc_initial=0x0000, crc_xor_output=0xFFFF),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("module", [spec.protocol, host.link])
+def test_docstring_examples(module: object) -> None:
+    result = doctest.testmod(module)  # type: ignore[arg-type]
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_all_names_resolve() -> None:
+    assert [n for n in host.__all__ if not hasattr(host, n)] == []
+    assert len(host.__all__) == len(set(host.__all__))
+
+
+# --- CRC -------------------------------------------------------------------------------
+
+
+def test_default_crc_is_amaranths_ccitt_false() -> None:
+    ours = crc.Algorithm(**SPEC.crc_parameters)
+    theirs = crc.catalog.CRC16_CCITT_FALSE
+    for name in ("crc_width", "polynomial", "initial_crc", "reflect_input", "reflect_output",
+                 "xor_output"):  # fmt: skip
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert Crc(SPEC).compute(b"123456789") == 0x29B1  # the catalogue's check value
+
+
+@pytest.mark.parametrize("spec", CRC_SPECS, ids=lambda s: f"crc{s.crc_width}-{s.fingerprint()}")
+def test_crc_matches_amaranth_compute(spec: LinkSpec) -> None:
+    ref = crc.Algorithm(**spec.crc_parameters)(data_width=8)
+    ours = Crc(spec)
+    rng = random.Random(spec.crc_width)
+    for n in [0, 1, 2, 9, 100, *(rng.randrange(300) for _ in range(20))]:
+        data = bytes(rng.randrange(256) for _ in range(n))
+        assert ours.compute(data) == ref.compute(data), data.hex()
+    # A frame body with its CRC appended in wire order leaves the residue in the
+    # register (what the gateware checks); compute() XORs xor_output into that.
+    body = bytes(range(17))
+    assert ref.compute(ours.append(body)) ^ spec.crc_xor_output == ref.residue()
+
+
+# --- encode / decode ---------------------------------------------------------------------
+
+
+def test_worked_frame_in_docs() -> None:
+    """The examples of docs/protocol.md section 6: SET_SEED with seed 0x12345678, its
+    OK answer, and the BAD_CRC answer to a corrupted copy; the doc shows these bytes."""
+    frame = encode_request(Opcode.SET_SEED, (0x12345678).to_bytes(4, "little"), SPEC)
+    ok = encode_response(Status.OK, Opcode.SET_SEED, b"", SPEC)
+    bad_crc = encode_response(Status.BAD_CRC, Opcode.SET_SEED, b"", SPEC)
+    assert frame.hex(" ") == "a5 02 04 00 78 56 34 12 47 76"
+    assert ok.hex(" ") == "a5 00 02 00 00 ea a0"
+    assert bad_crc.hex(" ") == "a5 01 02 00 00 9c 14"
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
+    for example in (frame, ok, bad_crc):
+        assert example.hex(" ") in doc
+
+
+@pytest.mark.parametrize("spec", CRC_SPECS[:3], ids=["ccitt-false", "kermit", "crc8"])
+def test_round_trips(spec: LinkSpec) -> None:
+    rng = random.Random(11)
+    for n in [0, 1, 5, spec.max_payload]:
+        payload = bytes(rng.randrange(256) for _ in range(n))
+        opcode = rng.randrange(256)
+        frame = encode_request(opcode, payload, spec)
+        assert len(frame) == spec.request_bytes(n)
+        assert decode_request(frame, spec) == (_enum_or_int(Opcode, opcode), payload)
+        reply = encode_response(Status.BAD_ARGUMENT, opcode, payload, spec)
+        assert len(reply) == spec.response_bytes(n)
+        r = decode_response(reply, spec)
+        assert (r.status, r.opcode, r.payload) == (Status.BAD_ARGUMENT, opcode, payload)
+        assert r.status is Status.BAD_ARGUMENT
+
+
+def _enum_or_int(cls: type, value: int) -> object:
+    try:
+        return cls(value)
+    except ValueError:
+        return value
+
+
+def test_unknown_status_and_opcode_decode_as_ints() -> None:
+    r = decode_response(encode_response(0x7E, 0xEE, b"", SPEC), SPEC)
+    assert (r.status, r.opcode) == (0x7E, 0xEE)
+    assert not isinstance(r.status, Status)
+
+
+@pytest.mark.parametrize(
+    ("mangle", "message"),
+    [
+        (lambda f: f[:-1] + bytes([f[-1] ^ 1]), r"^bad CRC in frame a5 00 04"),
+        (lambda f: f[:6] + f[7:], r"^frame of 9 bytes, but its length field says 10$"),
+        (lambda f: b"\x00" + f[1:], r"^not a frame: 00 00 04"),
+        (lambda f: f[:3], r"^not a frame"),
+        (lambda f: f[:3] + b"\x01\x08" + f[5:], r"^frame length 2049 is over max_payload=1024$"),
+    ],
+    ids=["crc", "short", "sync", "stub", "too-long"],
+)
+def test_decode_refuses_malformed_frames(mangle: Callable[[bytes], bytes], message: str) -> None:
+    frame = encode_response(Status.OK, Opcode.READ_WORDS, b"\x01\x02\x03", SPEC)
+    with pytest.raises(LinkError, match=message):
+        decode_response(mangle(frame), SPEC)
+
+
+def test_encode_refuses_long_payloads_and_bad_opcodes() -> None:
+    with pytest.raises(ValueError, match=r"^payload must be at most 1024 bytes, not 1025$"):
+        encode_request(Opcode.STORE_CODES, bytes(1025), SPEC)
+    with pytest.raises(ValueError, match=r"^opcode must be in 0\.\.255, not 256$"):
+        encode_request(256, b"", SPEC)
+
+
+# --- transports --------------------------------------------------------------------------
+
+
+class Pipe:
+    """A transport whose device side is a function from request bytes to reply bytes
+    (chunked reads; an empty read is a timeout, as the Transport contract allows)."""
+
+    def __init__(self, reply: Callable[[bytes], bytes], chunk: int = 7):
+        self.reply = reply
+        self.chunk = chunk
+        self.written: list[bytes] = []
+        self.pending = bytearray()
+        self.timeouts: list[float] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(bytes(data))
+        self.pending += self.reply(bytes(data))
+
+    def read(self, n: int, timeout: float) -> bytes:
+        self.timeouts.append(timeout)
+        out = bytes(self.pending[: min(n, self.chunk)])
+        del self.pending[: len(out)]
+        return out
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_pipe_is_a_transport() -> None:
+    assert isinstance(Pipe(lambda d: b""), Transport)
+    assert not isinstance(object(), Transport)
+
+
+def test_read_response_skips_garbage_before_sync() -> None:
+    frame = encode_response(Status.OK, Opcode.READ_STATUS, bytes(range(10)), SPEC)
+    pipe = Pipe(lambda d: b"\x00\x13\x37" + frame + b"\xff")
+    pipe.write(b"")
+    r = read_response(pipe, SPEC, timeout=0.5)
+    assert (r.status, r.opcode, r.payload) == (Status.OK, Opcode.READ_STATUS, bytes(range(10)))
+    assert pipe.pending == b"\xff"  # nothing past the frame was consumed
+    assert all(0 < t <= 0.5 for t in pipe.timeouts)
+
+
+@pytest.mark.parametrize("keep", [0, 1, 4, 9])
+def test_read_response_times_out_on_a_partial_frame(keep: int) -> None:
+    frame = encode_response(Status.OK, Opcode.READ_WORDS, bytes(8), SPEC)
+    pipe = Pipe(lambda d: frame[:keep])
+    pipe.write(b"")
+    with pytest.raises(LinkTimeout, match=r"^timed out after 0\.2 s waiting for a response"):
+        read_response(pipe, SPEC, timeout=0.2)
+
+
+def test_read_response_refuses_an_over_long_length() -> None:
+    pipe = Pipe(lambda d: bytes([SPEC.sync, 0, 1, 0xFF, 0xFF]))
+    pipe.write(b"")
+    with pytest.raises(LinkError, match=r"^response length 65535 is over max_payload=1024$"):
+        read_response(pipe, SPEC, timeout=0.2)
+
+
+def test_serial_transport_over_pyserial_loopback() -> None:
+    port = SerialTransport("loop://", 115_200)
+    assert isinstance(port, Transport)
+    frame = encode_response(Status.OK, Opcode.IDENTIFY, b"xyz", SPEC)
+    port.write(frame)
+    r = read_response(port, SPEC, timeout=1.0)
+    assert r.payload == b"xyz"
+    assert port.read(1, 0.01) == b""
+    port.discard_input()
+    port.close()
+
+
+def test_importing_host_does_not_import_pyserial() -> None:
+    code = "import sys, host; assert 'serial' not in sys.modules; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+# --- Device against a fake device -----------------------------------------------------
+
+
+INFO = {
+    "magic": IDENTIFY_MAGIC, "protocol": 1, "lanes": 8, "act_bits": 8, "word_bits": 32,
+    "depth": 1024, "weight_depth": 1024, "acc_bits": 32, "result_depth": 64,
+    "max_payload": 1024,
+}  # fmt: skip
+
+
+class FakeDevice:
+    """The device side of the protocol in Python: records each request, answers with
+    handler ``opcode -> (status, payload)``, by default from simple state."""
+
+    def __init__(self, spec: LinkSpec = SPEC, info: dict[str, int] | None = None):
+        self.spec = spec
+        self.info = dict(INFO if info is None else info)
+        self.requests: list[tuple[Opcode | int, dict[str, int], bytes]] = []
+        self.words: list[int] = []
+        self.results: list[int] = []
+        self.override: dict[int, tuple[int, int, bytes]] = {}
+
+    def __call__(self, data: bytes) -> bytes:
+        opcode, payload = decode_request(data, self.spec)
+        values, tail = REQUESTS[opcode].unpack(payload)
+        self.requests.append((opcode, values, tail))
+        if int(opcode) in self.override:
+            status, echo, body = self.override[int(opcode)]
+            return encode_response(status, echo, body, self.spec)
+        body = getattr(self, f"do_{opcode.name.lower()}")(values, tail)
+        return encode_response(Status.OK, opcode, body, self.spec)
+
+    def do_identify(self, values: dict[str, int], tail: bytes) -> bytes:
+        return RESPONSES[Opcode.IDENTIFY].pack(self.info)
+
+    def do_set_seed(self, values: dict[str, int], tail: bytes) -> bytes:
+        return b""
+
+    def do_store_codes(self, values: dict[str, int], tail: bytes) -> bytes:
+        if values["flags"] & StoreFlag.CLEAR:
+            self.words = []
+        self.words += list(tail)  # one "word" per code: enough to check the chunking
+        return RESPONSES[Opcode.STORE_CODES].pack({"count": len(self.words)})
+
+    def do_read_words(self, values: dict[str, int], tail: bytes) -> bytes:
+        a, n = values["addr"], values["n"]
+        return b"".join((a + k).to_bytes(4, "little") for k in range(n))
+
+    def do_load_weights(self, values: dict[str, int], tail: bytes) -> bytes:
+        return b""
+
+    def do_run_dot(self, values: dict[str, int], tail: bytes) -> bytes:
+        self.results.append(-values["n"])
+        return RESPONSES[Opcode.RUN_DOT].pack({"pending": len(self.results)})
+
+    def do_read_results(self, values: dict[str, int], tail: bytes) -> bytes:
+        out, self.results = self.results[: values["n"]], self.results[values["n"] :]
+        return b"".join(r.to_bytes(4, "little", signed=True) for r in out)
+
+    def do_read_status(self, values: dict[str, int], tail: bytes) -> bytes:
+        return RESPONSES[Opcode.READ_STATUS].pack(
+            {"flags": 0x5, "count": 7, "pending": len(self.results), "errors": 3}
+        )
+
+    def do_clear_status(self, values: dict[str, int], tail: bytes) -> bytes:
+        return b""
+
+
+def make(**info: int) -> tuple[Device, FakeDevice, Pipe]:
+    fake = FakeDevice(info={**INFO, **info})
+    pipe = Pipe(fake)
+    return Device(pipe, SPEC, timeout=0.5), fake, pipe
+
+
+def test_identify() -> None:
+    dev, fake, _ = make()
+    info = dev.identify()
+    assert info == DeviceInfo(**{k: v for k, v in INFO.items() if k != "magic"})
+    assert (info.code_bytes, info.word_bytes, info.result_bytes) == (1, 4, 4)
+    assert dev.info is info
+    assert len(fake.requests) == 1  # cached
+
+
+def test_identify_refuses_another_design_or_protocol() -> None:
+    dev, _, _ = make(magic=0x123456)
+    with pytest.raises(LinkError, match="lacks the 'sbq' magic"):
+        dev.identify()
+    dev, _, _ = make(protocol=2)
+    with pytest.raises(LinkError, match=r"^device speaks protocol 2, this host 1$"):
+        dev.identify()
+
+
+def test_set_seed_sends_the_seed_little_endian() -> None:
+    dev, fake, pipe = make()
+    dev.set_seed(0x12345678)
+    assert fake.requests == [(Opcode.SET_SEED, {"seed": 0x12345678}, b"")]
+    assert pipe.written == [bytes.fromhex("a5 02 04 00 78 56 34 12 47 76")]
+    with pytest.raises(ValueError, match=r"^seed must be in 0\.\.4294967295, not 4294967296$"):
+        dev.set_seed(1 << 32)
+
+
+def test_store_codes_pads_and_chunks() -> None:
+    dev, fake, _ = make(lanes=8, max_payload=64)
+    codes = [k % 256 for k in range(150)]
+    assert dev.store_codes(codes) == 152
+    stores = [(v["flags"], t) for op, v, t in fake.requests if op == Opcode.STORE_CODES]
+    # 63 bytes of room, 56 codes (7 beats of 8) per frame: 56 + 56 + 40 (150 padded to 152).
+    assert [len(t) for _, t in stores] == [56, 56, 40]
+    assert [f for f, _ in stores] == [StoreFlag.CLEAR, 0, StoreFlag.LAST]
+    assert b"".join(t for _, t in stores) == bytes(codes) + b"\x00\x00"
+    dev.store_codes([1] * 8, clear=False, last=False)
+    assert fake.requests[-1][1] == {"flags": 0}
+    with pytest.raises(ValueError, match=r"^codes must be in 0\.\.255, not 256$"):
+        dev.store_codes([256])
+
+
+def test_store_codes_wide_codes_take_two_bytes() -> None:
+    dev, fake, _ = make(act_bits=12, lanes=1)
+    dev.store_codes([0x0ABC])
+    assert fake.requests[-1][2] == b"\xbc\x0a"
+
+
+def test_read_words_chunks() -> None:
+    dev, fake, _ = make(max_payload=64)
+    assert dev.read_words(5, 40) == list(range(5, 45))
+    reads = [v for op, v, _ in fake.requests if op == Opcode.READ_WORDS]
+    assert reads == [{"addr": 5, "n": 16}, {"addr": 21, "n": 16}, {"addr": 37, "n": 8}]
+
+
+def test_load_weights_chunks_and_addresses() -> None:
+    dev, fake, _ = make(max_payload=64)
+    words = list(range(1, 31))
+    dev.load_weights(words, addr=100)
+    loads = [(v, t) for op, v, t in fake.requests if op == Opcode.LOAD_WEIGHTS]
+    assert [v["addr"] for v, _ in loads] == [100, 115]  # 60 bytes = 15 words per frame
+    assert b"".join(t for _, t in loads) == b"".join(w.to_bytes(4, "little") for w in words)
+    with pytest.raises(ValueError, match=r"^words must be in 0\.\.4294967295, not -1$"):
+        dev.load_weights([-1])
+
+
+def test_run_dot_and_read_results() -> None:
+    dev, fake, _ = make()
+    assert dev.run_dot("xnor", 96, w_addr=2, a_addr=3) == 1
+    assert dev.run_dot(Mode.AND, 64) == 2
+    assert dev.run_dot("code", codes=[1, 2, 3]) == 3
+    dots = [(v, t) for op, v, t in fake.requests if op == Opcode.RUN_DOT]
+    assert dots == [
+        ({"mode": 0, "w_addr": 2, "a_addr": 3, "n": 96}, b""),
+        ({"mode": 1, "w_addr": 0, "a_addr": 0, "n": 64}, b""),
+        ({"mode": 2, "w_addr": 0, "a_addr": 0, "n": 3}, b"\x01\x02\x03"),
+    ]
+    assert dev.read_results(10) == [-96, -64, -3]
+    assert dev.read_results(10) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mode": "code"}, r"^code mode needs codes$"),
+        ({"mode": "code", "n": 2, "codes": [1]}, r"^n=2 but 1 codes$"),
+        ({"mode": "xnor", "codes": [1]}, r"^xnor mode takes its activations from the SRAM$"),
+        ({"mode": "and"}, r"^n is needed in xnor and and modes$"),
+        ({"mode": "nand", "n": 1}, r"^mode must be a Mode or one of xnor, and, code; not 'nand'$"),
+    ],
+)
+def test_run_dot_refusals(kwargs: dict[str, object], message: str) -> None:
+    dev, _, _ = make()
+    with pytest.raises(ValueError, match=message):
+        dev.run_dot(**kwargs)  # type: ignore[arg-type]
+
+
+def test_read_results_stops_when_the_buffer_runs_dry() -> None:
+    dev, fake, _ = make(max_payload=32)  # 8 results per frame
+    fake.results = list(range(-10, 10))
+    assert dev.read_results(100) == list(range(-10, 10))
+    asked = [v["n"] for op, v, _ in fake.requests if op == Opcode.READ_RESULTS]
+    assert asked == [8, 8, 8]
+
+
+def test_status_commands() -> None:
+    dev, fake, _ = make()
+    fake.results = [1, 2]
+    assert dev.read_status() == DeviceStatus(
+        flags=StatusFlag.SRAM_OVERFLOW | StatusFlag.RESULT_OVERFLOW, count=7, pending=2, errors=3
+    )
+    dev.clear_status()
+    assert fake.requests[-1] == (Opcode.CLEAR_STATUS, {}, b"")
+
+
+def test_error_status_raises_device_error() -> None:
+    dev, fake, _ = make()
+    fake.override[Opcode.SET_SEED] = (Status.BAD_ARGUMENT, Opcode.SET_SEED, b"")
+    with pytest.raises(DeviceError, match=r"^device answered BAD_ARGUMENT to SET_SEED$") as e:
+        dev.set_seed(0)
+    assert e.value.status is Status.BAD_ARGUMENT
+    assert e.value.opcode is Opcode.SET_SEED
+    # A link-layer refusal echoes whatever opcode byte arrived; an unknown status stays an int.
+    fake.override[Opcode.CLEAR_STATUS] = (0x7F, 0xEE, b"")
+    with pytest.raises(DeviceError, match=r"^device answered 0x7f to 0xee$") as e:
+        dev.clear_status()
+    assert e.value.status == 0x7F
+
+
+def test_answer_to_another_opcode_is_a_link_error() -> None:
+    dev, fake, _ = make()
+    fake.override[Opcode.CLEAR_STATUS] = (Status.OK, Opcode.READ_STATUS, b"")
+    with pytest.raises(LinkError, match=r"^answer to opcode 0x08 for a request with opcode 0x09$"):
+        dev.clear_status()
+
+
+def test_malformed_answer_payload_is_a_link_error() -> None:
+    dev, fake, _ = make()
+    fake.override[Opcode.READ_STATUS] = (Status.OK, Opcode.READ_STATUS, b"\x00")
+    with pytest.raises(LinkError, match=r"^malformed READ_STATUS answer: payload must have 10 "):
+        dev.read_status()
+
+
+def test_silent_device_times_out() -> None:
+    pipe = Pipe(lambda d: b"")
+    dev = Device(pipe, timeout=0.05)
+    with pytest.raises(LinkTimeout, match="waiting for a response's sync byte"):
+        dev.clear_status()
+    assert isinstance(LinkTimeout("x"), LinkError)
+
+
+def test_device_refuses_a_non_transport_and_closes_its_own() -> None:
+    with pytest.raises(TypeError, match=r"^transport must have write\(\) and read\(\)"):
+        Device(object())  # type: ignore[arg-type]
+    pipe = Pipe(FakeDevice())
+    with Device(pipe) as dev:
+        dev.clear_status()
+    assert pipe.closed
+
+
+def test_device_open_uses_the_spec_baud() -> None:
+    dev = Device.open("loop://", LinkSpec(baud=3_000_000, timeout_us=100), timeout=0.05)
+    assert isinstance(dev.transport, SerialTransport)
+    assert dev.transport._serial.baudrate == 3_000_000
+    # loop:// echoes the request, which is not a response frame to this opcode.
+    with pytest.raises(LinkError):
+        dev.read_status()
+    dev.close()
