@@ -70,3 +70,59 @@ def dot(
     sign = 2 * w - 1
     terms = sign * (2 * a - 1) if mode is Mode.XNOR else sign * a
     return terms.sum(axis=-1)
+
+
+def split_beats(
+    weights: object, acts: object, lanes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The beat framing of dot products: what the datapath's input stream carries.
+
+    Element ``k`` of a dot product travels in lane ``k % lanes`` of beat ``k // lanes``
+    (SPEC 4's lane order); a dot product of ``L`` elements takes ``ceil(L / lanes)``
+    beats, and a partial last beat has lanes ``0..r-1`` valid, ``r = L % lanes``. Invalid
+    lanes carry zeros. The first beat has ``first`` set and the last ``last``: that is
+    implied by the beat index, so it is not returned.
+
+    Parameters
+    ----------
+    weights : array_like of {0, 1}, shape ``(..., L)``
+        Weight bits.
+    acts : array_like of int, shape ``(..., L)``
+        Activation bits or codes, ``0..2**16 - 1`` (the mode decides what is legal).
+    lanes : int
+        Lanes per beat, ``>= 1``.
+
+    Returns
+    -------
+    w : numpy.ndarray of object (Python int), shape ``(..., n_beats)``
+        Weight bits packed per beat: bit ``j`` is lane ``j``'s weight.
+    a : numpy.ndarray of int64, shape ``(..., n_beats, lanes)``
+        Each lane's operand, 0 in invalid lanes.
+    valid : numpy.ndarray of object (Python int), shape ``(..., n_beats)``
+        Bit ``j`` set iff lane ``j`` carries an element.
+
+    Packed masks are Python ints so that any lane count fits.
+
+    >>> w, a, valid = split_beats([[1, 0, 1, 1, 0]], [[3, 2, 0, 1, 7]], lanes=4)
+    >>> [bin(x) for x in w[0]], a[0].tolist(), [bin(x) for x in valid[0]]
+    (['0b1101', '0b0'], [[3, 2, 0, 1], [7, 0, 0, 0]], ['0b1111', '0b1'])
+    """
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+        raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
+    w = int_array("weights", weights, 0, 1)
+    a = int_array("acts", acts, 0, (1 << 16) - 1)
+    if w.shape != a.shape or w.ndim == 0 or w.shape[-1] == 0:
+        raise ValueError(
+            f"weights and acts must share a shape (..., L) with L >= 1, not {w.shape} and {a.shape}"
+        )
+    length = w.shape[-1]
+    n_beats = -(-length // lanes)
+    pad = [(0, 0)] * (w.ndim - 1) + [(0, n_beats * lanes - length)]
+    lead = w.shape[:-1]
+    w_lanes = np.pad(w, pad).reshape(*lead, n_beats, lanes)
+    a_lanes = np.pad(a, pad).reshape(*lead, n_beats, lanes)
+    v_lanes = np.pad(np.ones_like(w), pad).reshape(*lead, n_beats, lanes)
+    weights_of_lane = np.array([1 << j for j in range(lanes)], dtype=object)
+    w_packed = (w_lanes.astype(object) * weights_of_lane).sum(axis=-1)
+    v_packed = (v_lanes.astype(object) * weights_of_lane).sum(axis=-1)
+    return w_packed, a_lanes, v_packed
