@@ -221,13 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     out = (args.out or Path("build") / f"{args.board}-{variant}").resolve()
     lanes = args.lanes if args.lanes is not None else board.lanes
+    platform = board.variants[variant]()
     try:
-        top = BoardTop(lanes=lanes, baud=args.baud)
+        top = BoardTop(lanes=lanes, clk_hz=int(platform.default_clk_frequency), baud=args.baud)
     except (TypeError, ValueError) as exc:
         parser.error(str(exc))
     use_yowasp()
     out.mkdir(parents=True, exist_ok=True)
-    platform = board.variants[variant]()
     progress = _Progress()
     try:
         if board.flow == "vivado":

@@ -933,18 +933,25 @@ class BoardTop(Elaboratable):
     lanes : int
         Datapath and binarizer lanes (the other parameters are :class:`SbqTop`'s
         defaults).
+    clk_hz : int
+        The board's default clock (``platform.default_clk_frequency``).
     baud : int
         Line rate of the link.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Parameters :class:`SbqTop` refuses; checked here, before any build step.
     """
 
-    def __init__(self, *, lanes: int, baud: int = 115_200):
-        self.lanes = lanes
-        self.link = LinkSpec(baud=baud)
+    def __init__(self, *, lanes: int, clk_hz: int, baud: int = 115_200):
+        with checked(self):
+            self.lanes = lanes
+            self.top = SbqTop(lanes=lanes, clk_hz=clk_hz, link=LinkSpec(baud=baud))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        clk_hz = int(platform.default_clk_frequency)  # type: ignore[attr-defined]
-        m.submodules.top = top = SbqTop(lanes=self.lanes, clk_hz=clk_hz, link=self.link)
+        m.submodules.top = top = self.top
         # Raw ports (`dir="-"`) and explicit buffers: amaranth 0.5 deprecates requesting
         # resources with implicit buffers. The ports carry the board's pin inversion.
         uart = platform.request("uart", 0, dir="-")  # type: ignore[attr-defined]

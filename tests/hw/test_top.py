@@ -772,7 +772,7 @@ def test_signatures() -> None:
 )
 def test_board_top_elaborates(platform: Any, leds: int) -> None:
     plat = platform()
-    top = BoardTop(lanes=8)
+    top = BoardTop(lanes=8, clk_hz=int(plat.default_clk_frequency))
     Fragment.get(top, plat)
     requested = list(plat._requested)  # amaranth.build's record of requested resources
     assert [key for key in requested if key[0] == "led"] == [("led", i) for i in range(leds)]
