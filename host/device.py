@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from spec import REQUESTS, RESPONSES, LinkSpec, Mode, Opcode, Status, StatusFlag, StoreFlag
+from spec import fingerprint as contract_fingerprint
 from spec.protocol import IDENTIFY_MAGIC, result_bytes
 
 from .link import DeviceError, LinkError, SerialTransport, Transport, encode_request, read_response
@@ -34,6 +35,17 @@ class DeviceInfo:
     acc_bits: int
     result_depth: int
     max_payload: int
+    fingerprint: int
+
+    @property
+    def spec_fingerprint(self) -> str:
+        """The bitstream's contract fingerprint, as :func:`spec.fingerprint` writes it."""
+        return f"{self.fingerprint:016x}"
+
+    @property
+    def matches_spec(self) -> bool:
+        """True iff the bitstream was built from the same contract as this host's spec/."""
+        return self.spec_fingerprint == contract_fingerprint()
 
     @property
     def code_bytes(self) -> int:

@@ -28,6 +28,7 @@ from spec import (
     StatusFlag,
     StoreFlag,
 )
+from spec import fingerprint as contract_fingerprint
 from spec._base import check_int
 from spec.protocol import IDENTIFY_MAGIC, PayloadLayout, result_bytes
 
@@ -238,6 +239,7 @@ class CommandHandler(wiring.Component):
                 "weight_depth": self.weight_depth,
                 "acc_bits": self.datapath.acc_bits,
                 "result_depth": self.result_depth,
+                "fingerprint": int(contract_fingerprint(), 16),
                 "max_payload": self.link.max_payload,
             }
         )

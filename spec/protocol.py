@@ -209,6 +209,9 @@ RESPONSES: dict[Opcode, PayloadLayout] = {
             ("acc_bits", 1),
             ("result_depth", 2),
             ("max_payload", 2),
+            # spec.fingerprint() of the contract the bitstream was built from (16 hex
+            # digits as a little-endian 64-bit field): the host compares it with its own.
+            ("fingerprint", 8),
         )
     ),
     Opcode.SET_SEED: PayloadLayout(),
@@ -274,7 +277,7 @@ class LinkSpec(SpecBase):
     sync : int
         First byte of every frame, 0..255. A receiver drops bytes until it sees it.
     max_payload : int
-        Longest payload either side accepts, :data:`MIN_MAX_PAYLOAD` (21, the
+        Longest payload either side accepts, :data:`MIN_MAX_PAYLOAD` (29, the
         IDENTIFY response)..65535; the receiver buffers one.
     crc_width : int
         8, 16 or 32.
@@ -309,7 +312,7 @@ class LinkSpec(SpecBase):
     crc_xor_output: int = 0x0000
     baud: int = 115_200
     timeout_us: int = 10_000
-    protocol_version: int = 1
+    protocol_version: int = 2
 
     def __post_init__(self) -> None:
         check_int("sync", self.sync, 0, 0xFF)

@@ -236,9 +236,9 @@ def test_importing_host_does_not_import_pyserial() -> None:
 
 
 INFO = {
-    "magic": IDENTIFY_MAGIC, "protocol": 1, "lanes": 8, "act_bits": 8, "word_bits": 32,
+    "magic": IDENTIFY_MAGIC, "protocol": 2, "lanes": 8, "act_bits": 8, "word_bits": 32,
     "depth": 1024, "weight_depth": 1024, "acc_bits": 32, "result_depth": 64,
-    "max_payload": 1024,
+    "max_payload": 1024, "fingerprint": 0x0123456789ABCDEF,
 }  # fmt: skip
 
 
@@ -312,6 +312,7 @@ def test_identify() -> None:
     assert info == DeviceInfo(**{k: v for k, v in INFO.items() if k != "magic"})
     assert (info.code_bytes, info.word_bytes, info.result_bytes) == (1, 4, 4)
     assert dev.info is info
+    assert info.spec_fingerprint == "0123456789abcdef" and not info.matches_spec
     assert len(fake.requests) == 1  # cached
 
 
@@ -319,8 +320,8 @@ def test_identify_refuses_another_design_or_protocol() -> None:
     dev, _, _ = make(magic=0x123456)
     with pytest.raises(LinkError, match="lacks the 'sbq' magic"):
         dev.identify()
-    dev, _, _ = make(protocol=2)
-    with pytest.raises(LinkError, match=r"^device speaks protocol 2, this host 1$"):
+    dev, _, _ = make(protocol=1)
+    with pytest.raises(LinkError, match=r"^device speaks protocol 1, this host 2$"):
         dev.identify()
 
 

@@ -25,6 +25,7 @@ from amaranth_boards.arty_a7 import ArtyA7_35Platform
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
+import spec
 from host import Device, DeviceError, DeviceInfo, DeviceStatus, encode_request, read_response
 from hw.link import COMMAND_LAYOUT, RESPONSE_LAYOUT
 from hw.top import BoardTop, CommandHandler, Heartbeat, SbqCore, SbqTop
@@ -98,7 +99,8 @@ class CoreModel:
 
     def identify(self) -> bytes:
         return RESPONSES[Opcode.IDENTIFY].pack(
-            {"magic": IDENTIFY_MAGIC, "protocol": 1, "lanes": self.lanes,
+            {"magic": IDENTIFY_MAGIC, "protocol": 2, "lanes": self.lanes,
+             "fingerprint": int(spec.fingerprint(), 16),
              "act_bits": self.act_bits, "word_bits": self.word_bits, "depth": self.depth,
              "weight_depth": self.depth, "acc_bits": 32, "result_depth": self.result_depth,
              "max_payload": self.max_payload}
@@ -374,9 +376,10 @@ def dev(line: SimLine) -> Device:
 def test_identify_and_leds(dev: Device, line: SimLine) -> None:
     info = dev.identify()
     assert info == DeviceInfo(
-        protocol=1, lanes=8, act_bits=8, word_bits=32, depth=16, weight_depth=16, acc_bits=32,
-        result_depth=4, max_payload=64,
+        protocol=2, lanes=8, act_bits=8, word_bits=32, depth=16, weight_depth=16, acc_bits=32,
+        result_depth=4, max_payload=64, fingerprint=int(spec.fingerprint(), 16),
     )  # fmt: skip
+    assert info.matches_spec
     leds = line.peek_leds()
     assert leds & 0b1110 == 0b1000  # idle, no error, last command OK
 
