@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for lanes in (1, 8, 32):
         for act_bits in (1, 4, 8):
-            dt = _best_of(args.repeats, lambda la=lanes, b=act_bits: random_codes(0xACE1, la, b, args.n))
+            dt = _best_of(
+                args.repeats, lambda la=lanes, b=act_bits: random_codes(0xACE1, la, b, args.n)
+            )
             rate = args.n / dt
             rows.append(
                 {
@@ -77,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bitwise Python stepper (8-bit codes): {slow_rate:.3g} codes/s")
     main_row = next(r for r in rows if r["lanes"] == 32 and r["act_bits"] == 8)
     ok = main_row["codes_per_s"] >= TARGET_CODES_PER_S
-    print(f"lanes=32 act_bits=8: {main_row['codes_per_s']:.3g} codes/s "
-          f"({'meets' if ok else 'MISSES'} the 1e7 target)")
+    print(
+        f"lanes=32 act_bits=8: {main_row['codes_per_s']:.3g} codes/s "
+        f"({'meets' if ok else 'MISSES'} the 1e7 target)"
+    )
     path = save("lfsr", rows, args.out, bitwise_python_codes_per_s=round(slow_rate))
     print(f"wrote {path}")
     return 0
