@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine (see README):
 #   make build   set up if needed, then python -m hw.build --board arty_a7
-#   make test    set up if needed, then pytest (tests/ and sim/)
+#   make test    set up if needed, then ruff and pytest (tests/ and sim/)
 # Inside the venv, plain `python -m ...` and `pytest` work as well.
 
 VENV    ?= .venv
@@ -13,8 +13,11 @@ BOARD   ?= arty_a7
 build: $(STAMP)
 	$(PY) -m hw.build --board $(BOARD)
 
-# pytest exits 5 when it collected nothing: say so and fail rather than pass silently.
+# Lint first (seconds), then every test. pytest exits 5 when it collected nothing:
+# say so and fail rather than pass silently.
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

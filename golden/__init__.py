@@ -47,7 +47,9 @@ def cases(block: str) -> list[GoldenCase]:
     for rel in paths:
         data = (GOLDEN_DIR / rel).read_bytes()
         if hashlib.sha256(data).hexdigest() != manifest["files"][rel]:
-            raise ValueError(f"golden file {rel} differs from manifest.json: run `python -m golden`")
+            raise ValueError(
+                f"golden file {rel} differs from manifest.json: run `python -m golden`"
+            )
         with np.load(GOLDEN_DIR / rel) as z:
             arrays = {k: z[k] for k in z.files if k != "meta"}
             meta = json.loads(str(z["meta"]))

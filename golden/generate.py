@@ -24,7 +24,9 @@ def _spec_meta(meta: dict[str, Any]) -> dict[str, Any]:
     """``meta`` with its spec objects replaced by their fields and fingerprints."""
     specs = meta.pop("spec")
     specs = specs if isinstance(specs, list) else [specs]
-    meta["spec"] = {type(s).__name__: {**s.as_dict(), "fingerprint": s.fingerprint()} for s in specs}
+    meta["spec"] = {
+        type(s).__name__: {**s.as_dict(), "fingerprint": s.fingerprint()} for s in specs
+    }
     return meta
 
 
