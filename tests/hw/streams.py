@@ -70,11 +70,19 @@ async def consume(ctx: Any, port: Any, n: int, rng: random.Random, stall: float)
     return out
 
 
-def run(dut: Any, *testbenches: Testbench, deadline_cycles: int) -> None:
+def run(
+    dut: Any,
+    *testbenches: Testbench,
+    monitors: tuple[Testbench, ...] = (),
+    deadline_cycles: int,
+    chunk: int = 2000,
+) -> None:
     """Simulate ``dut`` with a clock until every testbench returns.
 
-    Raises ``AssertionError`` if that takes more than ``deadline_cycles`` cycles (a hang
-    or a lost beat), so no test can pass by never finishing its checks.
+    ``monitors`` are background testbenches (watching pulses, say) that need not
+    finish. The simulation stops within ``chunk`` cycles of the last testbench
+    finishing. Raises ``AssertionError`` if that takes more than ``deadline_cycles``
+    cycles (a hang or a lost beat), so no test can pass by never finishing its checks.
     """
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -89,7 +97,12 @@ def run(dut: Any, *testbenches: Testbench, deadline_cycles: int) -> None:
 
     for tb in testbenches:
         sim.add_testbench(wrap(tb))
-    sim.run_until(deadline_cycles * 1e-8)
+    for mon in monitors:
+        sim.add_testbench(mon, background=True)
+    cycles = 0
+    while len(finished) < len(testbenches) and cycles < deadline_cycles:
+        cycles = min(cycles + chunk, deadline_cycles)
+        sim.run_until(cycles * 1e-8)
     assert len(finished) == len(testbenches), (
         f"only {len(finished)} of {len(testbenches)} testbenches finished "
         f"within {deadline_cycles} cycles"

@@ -30,7 +30,7 @@ from hw.link import (
 from spec import LinkSpec, Opcode, Status
 
 from . import uart_model
-from .streams import raw
+from .streams import raw, run
 
 SPEC = LinkSpec()
 SMALL = LinkSpec(max_payload=64)  # short frames for the fuzz, TOO_LONG cheap to reach
@@ -157,7 +157,7 @@ def run_receiver(
                 events[current[0]].append(Refusal(Status(status), opcode))
 
     total = sum(len(b) for b in bursts)
-    uart_model.simulate(
+    run(
         dut,
         feeder,
         monitors=(collector,),
@@ -267,7 +267,7 @@ def test_line_errors_refuse_a_frame_in_progress_only(pulse: str, status: Status)
             if ov and o.last:
                 seen.append((o.opcode, o.length))
 
-    uart_model.simulate(dut, bench, deadline_cycles=1000)
+    run(dut, bench, deadline_cycles=1000)
     assert seen == [(status, int(Opcode.SET_SEED)), (int(Opcode.SET_SEED), 4)]
 
 
@@ -406,7 +406,7 @@ def run_sender(
             _, _, valid = await ctx.tick().sample(dut.o.valid)
             assert not valid, "more bytes than the frames hold"
 
-    uart_model.simulate(dut, responder, refuser, line, deadline_cycles=20 * n_bytes + 500)
+    run(dut, responder, refuser, line, deadline_cycles=20 * n_bytes + 500)
     return bytes(out)
 
 
@@ -528,7 +528,7 @@ def test_host_link_end_to_end_over_the_uart() -> None:
                 await ctx.tick().until(dut.rsp.ready)
             ctx.set(dut.rsp.valid, 0)
 
-    uart_model.simulate(dut, host, monitors=(echo,), deadline_cycles=40_000)
+    run(dut, host, monitors=(echo,), deadline_cycles=40_000)
     assert handled == [(int(op), p) for op, p in requests]
     decoded = [decode_response(a, spec) for a in answers]
     assert [(r.status, r.opcode, r.payload) for r in decoded] == [

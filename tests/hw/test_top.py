@@ -47,7 +47,7 @@ from spec import (
 from spec.protocol import IDENTIFY_MAGIC
 
 from . import uart_model
-from .streams import raw
+from .streams import raw, run
 from .test_link import Frame, Refusal, expected
 
 CLK_HZ = 1_000_000
@@ -652,7 +652,7 @@ def run_core(
             assert not valid
 
     total = sum(max(len(p), 1) + 300 for _, p, _ in frames)
-    uart_model.simulate(dut, bench, deadline_cycles=4 * total)
+    run(dut, bench, deadline_cycles=4 * total)
     return answers
 
 
@@ -719,7 +719,7 @@ def test_heartbeat_is_the_counters_top_bit() -> None:
             _, _, o = await ctx.tick().sample(dut.o)
             seen.append(o)
 
-    uart_model.simulate(dut, bench, deadline_cycles=100)
+    run(dut, bench, deadline_cycles=100)
     assert seen == ([0] * 16 + [1] * 16) * 2
 
 

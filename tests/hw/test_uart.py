@@ -14,7 +14,7 @@ from amaranth.lib import wiring
 from hw.uart import UartRx, UartTx
 
 from . import uart_model
-from .streams import consume, produce
+from .streams import consume, produce, run
 
 # (clk_hz, baud): 4 clocks per bit (iCEBreaker 12 MHz at 3 Mbaud), 5, 16, 33 (Arty's
 # 100 MHz at 3 Mbaud, 1 % off) and 868 (Arty at the default 115200 baud).
@@ -57,9 +57,7 @@ def _receive(
                 got.append(payload)
 
     cycles = int(12 * period * (len(data) + 2)) + 100
-    uart_model.simulate(
-        dut, sender, monitors=(reader, _count_pulses(dut, counts)), deadline_cycles=cycles
-    )
+    run(dut, sender, monitors=(reader, _count_pulses(dut, counts)), deadline_cycles=cycles)
     assert bytes(got) == expect
     return counts
 
@@ -109,9 +107,7 @@ def test_rx_waits_out_a_break() -> None:
             if valid:
                 got.append(payload)
 
-    uart_model.simulate(
-        dut, sender, monitors=(reader, _count_pulses(dut, counts)), deadline_cycles=2000
-    )
+    run(dut, sender, monitors=(reader, _count_pulses(dut, counts)), deadline_cycles=2000)
     assert got == [0xA5]
     assert counts == {"framing_error": 1, "overrun": 0}
 
@@ -137,9 +133,7 @@ def test_rx_ignores_a_glitch() -> None:
             if valid:
                 got.append(payload)
 
-    uart_model.simulate(
-        dut, sender, monitors=(reader, _count_pulses(dut, counts)), deadline_cycles=1000
-    )
+    run(dut, sender, monitors=(reader, _count_pulses(dut, counts)), deadline_cycles=1000)
     assert got == [0x3C]
     assert counts == {"framing_error": 0, "overrun": 0}
 
@@ -158,7 +152,7 @@ def test_rx_overrun_keeps_the_first_byte() -> None:
         await ctx.tick().repeat(4)
         assert ctx.get(dut.o.valid) == 0
 
-    uart_model.simulate(dut, sender, monitors=(_count_pulses(dut, counts),), deadline_cycles=1000)
+    run(dut, sender, monitors=(_count_pulses(dut, counts),), deadline_cycles=1000)
     assert got == [0x11]
     assert counts == {"framing_error": 0, "overrun": 2}
 
@@ -178,7 +172,7 @@ def test_tx_sends_with_stalls(clk_hz: int, baud: int) -> None:
         got.append(await uart_model.receive(ctx, dut.tx, len(data), cpb, deadline=10**7))
 
     deadline = 12 * cpb * len(data) + 20 * len(data) + 100
-    uart_model.simulate(dut, producer, line, deadline_cycles=deadline)
+    run(dut, producer, line, deadline_cycles=deadline)
     assert got == [data]
 
 
@@ -199,7 +193,7 @@ def test_tx_back_to_back_is_exactly_the_line_rate() -> None:
     async def line(ctx: Any) -> None:
         assert await uart_model.receive(ctx, dut.tx, len(data), 5, deadline=10**5) == data
 
-    uart_model.simulate(dut, producer, line, monitors=(watch,), deadline_cycles=1000)
+    run(dut, producer, line, monitors=(watch,), deadline_cycles=1000)
     expected = [level for byte in data for level in uart_model.frame_bits(byte) for _ in range(5)]
     start = wave.index(0)
     assert start == 1
@@ -226,7 +220,7 @@ def test_loopback(baud: int) -> None:
         got.append(await consume(ctx, rx.o, len(data), rng, stall=0.5))
 
     cycles = 12 * tx.clocks_per_bit * len(data) * 3
-    uart_model.simulate(m, producer, consumer, deadline_cycles=cycles)
+    run(m, producer, consumer, deadline_cycles=cycles)
     assert got == [data]
 
 

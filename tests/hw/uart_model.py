@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.sim import Simulator
-
-from .streams import Testbench
-
 
 def frame_bits(byte: int, *, stop: int = 1) -> list[int]:
     """The 10 line levels of ``byte``: start bit, data LSB first, stop bit."""
@@ -73,38 +69,3 @@ async def receive(ctx: Any, line: Any, n: int, period: int, *, deadline: int) ->
         out.append(byte)
         waited += 10 * period
     return bytes(out)
-
-
-def simulate(
-    dut: Any,
-    *testbenches: Testbench,
-    monitors: tuple[Testbench, ...] = (),
-    deadline_cycles: int,
-    chunk: int = 2000,
-) -> None:
-    """Like :func:`tests.hw.streams.run`, plus ``monitors``: background testbenches
-    (watching pulses, say) that need not finish. Stops within ``chunk`` cycles of the
-    last testbench finishing rather than always running to the deadline."""
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    finished: list[int] = []
-
-    def wrap(tb: Testbench) -> Testbench:
-        async def inner(ctx: Any) -> None:
-            await tb(ctx)
-            finished.append(1)
-
-        return inner
-
-    for tb in testbenches:
-        sim.add_testbench(wrap(tb))
-    for mon in monitors:
-        sim.add_testbench(mon, background=True)
-    cycles = 0
-    while len(finished) < len(testbenches) and cycles < deadline_cycles:
-        cycles = min(cycles + chunk, deadline_cycles)
-        sim.run_until(cycles * 1e-8)
-    assert len(finished) == len(testbenches), (
-        f"only {len(finished)} of {len(testbenches)} testbenches finished "
-        f"within {deadline_cycles} cycles"
-    )
