@@ -37,18 +37,13 @@ def _count_pulses(dut: UartRx, counts: dict[str, int]) -> uart_model.Testbench:
     return monitor
 
 
-def _receive(
-    dut: UartRx, data: bytes, period: float, *, expect: bytes, **send_kw: Any
-) -> dict[str, int]:
-    """Send ``data`` from the model at ``period`` cycles per bit into ``dut`` (always
-    ready); assert exactly ``expect`` comes out; return the pulse counts."""
+def _listen(
+    dut: UartRx, sender: uart_model.Testbench, deadline_cycles: int
+) -> tuple[list[int], dict[str, int]]:
+    """Run ``sender`` against ``dut`` with an always-ready reader; the bytes that came
+    out and the framing-error and overrun pulse counts."""
     counts = {"framing_error": 0, "overrun": 0}
     got: list[int] = []
-
-    async def sender(ctx: Any) -> None:
-        await ctx.tick().repeat(3)
-        await uart_model.send(ctx, dut.rx, data, period, **send_kw)
-        await ctx.tick().repeat(3 * dut.clocks_per_bit)  # let a last byte come out
 
     async def reader(ctx: Any) -> None:
         ctx.set(dut.o.ready, 1)
@@ -56,8 +51,23 @@ def _receive(
             if valid:
                 got.append(payload)
 
+    run(dut, sender, monitors=(reader, _count_pulses(dut, counts)), deadline_cycles=deadline_cycles)
+    return got, counts
+
+
+def _receive(
+    dut: UartRx, data: bytes, period: float, *, expect: bytes, **send_kw: Any
+) -> dict[str, int]:
+    """Send ``data`` from the model at ``period`` cycles per bit into ``dut`` (always
+    ready); assert exactly ``expect`` comes out; return the pulse counts."""
+
+    async def sender(ctx: Any) -> None:
+        await ctx.tick().repeat(3)
+        await uart_model.send(ctx, dut.rx, data, period, **send_kw)
+        await ctx.tick().repeat(3 * dut.clocks_per_bit)  # let a last byte come out
+
     cycles = int(12 * period * (len(data) + 2)) + 100
-    run(dut, sender, monitors=(reader, _count_pulses(dut, counts)), deadline_cycles=cycles)
+    got, counts = _listen(dut, sender, cycles)
     assert bytes(got) == expect
     return counts
 
@@ -89,8 +99,6 @@ def test_rx_framing_error_drops_the_byte_and_recovers() -> None:
 def test_rx_waits_out_a_break() -> None:
     """A line held low for several bytes gives one framing error, then works again."""
     dut = UartRx(clk_hz=1_600_000, baud=100_000)
-    counts = {"framing_error": 0, "overrun": 0}
-    got: list[int] = []
 
     async def sender(ctx: Any) -> None:
         await ctx.tick().repeat(3)
@@ -101,13 +109,7 @@ def test_rx_waits_out_a_break() -> None:
         await uart_model.send(ctx, dut.rx, b"\xa5", 16)
         await ctx.tick().repeat(48)
 
-    async def reader(ctx: Any) -> None:
-        ctx.set(dut.o.ready, 1)
-        async for _, _, valid, payload in ctx.tick().sample(dut.o.valid, dut.o.payload):
-            if valid:
-                got.append(payload)
-
-    run(dut, sender, monitors=(reader, _count_pulses(dut, counts)), deadline_cycles=2000)
+    got, counts = _listen(dut, sender, 2000)
     assert got == [0xA5]
     assert counts == {"framing_error": 1, "overrun": 0}
 
@@ -115,8 +117,6 @@ def test_rx_waits_out_a_break() -> None:
 def test_rx_ignores_a_glitch() -> None:
     """A low pulse shorter than half a bit starts nothing."""
     dut = UartRx(clk_hz=1_600_000, baud=100_000)
-    counts = {"framing_error": 0, "overrun": 0}
-    got: list[int] = []
 
     async def sender(ctx: Any) -> None:
         await ctx.tick().repeat(3)
@@ -127,13 +127,7 @@ def test_rx_ignores_a_glitch() -> None:
         await uart_model.send(ctx, dut.rx, b"\x3c", 16)
         await ctx.tick().repeat(48)
 
-    async def reader(ctx: Any) -> None:
-        ctx.set(dut.o.ready, 1)
-        async for _, _, valid, payload in ctx.tick().sample(dut.o.valid, dut.o.payload):
-            if valid:
-                got.append(payload)
-
-    run(dut, sender, monitors=(reader, _count_pulses(dut, counts)), deadline_cycles=1000)
+    got, counts = _listen(dut, sender, 1000)
     assert got == [0x3C]
     assert counts == {"framing_error": 0, "overrun": 0}
 
