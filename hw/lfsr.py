@@ -31,7 +31,7 @@ class LfsrBank(wiring.Component):
     (:meth:`spec.LfsrSpec.code_map`): a flat XOR of state bits per output bit. The code
     is registered, so ``o.payload`` comes straight from flip-flops.
 
-    Latency and throughput: a code is offered combinationally from the current state;
+    Latency and throughput: the current code is always on ``o.payload`` (from flip-flops);
     one beat per cycle. Loading a seed at run time takes ``lanes`` cycles (``busy`` high,
     ``o.valid`` low): the start states are shifted in one per cycle, each the previous one
     times the jump-ahead matrix, so one XOR network serves every lane.
@@ -96,16 +96,16 @@ class LfsrBank(wiring.Component):
         # alone (``o.valid`` is just ``~busy``, which the If below already excludes):
         # the enable fans out to every state bit, so it must be shallow.
         m.d.comb += self.o.valid.eq(~self.busy)
-        codes = []
+        regs = []  # (state, code) of each lane
         for j, seed in enumerate(seeds):
             state = Signal(width, init=seed, name=f"state{j}")
             code = Signal(bits, init=gf2.apply(code_of, seed), name=f"code{j}")
-            codes.append((state, code))
+            regs.append((state, code))
             m.d.comb += self.o.payload[j].eq(code)
-        for j, (state, code) in enumerate(codes):
+        for j, (state, code) in enumerate(regs):
             with m.If(self.busy):
                 if j + 1 < spec.lanes:
-                    m.d.sync += [state.eq(codes[j + 1][0]), code.eq(codes[j + 1][1])]
+                    m.d.sync += [state.eq(regs[j + 1][0]), code.eq(regs[j + 1][1])]
                 else:
                     m.d.sync += [state.eq(jumped), code.eq(linear_map(code_of, jumped, bits))]
             with m.Elif(self.o.ready):
