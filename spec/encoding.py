@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ._base import SpecBase, check_int
 
@@ -53,7 +54,15 @@ class WeightEncoding(SpecBase):
 
     ``W_hat = alpha * (2w - 1)`` with ``alpha = sqrt(2 / fan_in)`` (He et al. 2015
     initialisation scale, fixed rather than learned, as in McDonnell 2018).
+
+    A convolution filter (one output channel) is one dot product: its bits go in
+    :attr:`FILTER_ORDER`, input channel fastest, the NHWC order of the activation window
+    it meets (:class:`spec.PackingSpec`), packed LSB first into words, each filter
+    starting a new word. A weight exactly 0 gets bit 1.
     """
+
+    #: Axes of a filter's bitstream, slowest first: kernel row, kernel column, input channel.
+    FILTER_ORDER: ClassVar[tuple[str, ...]] = ("kh", "kw", "in")
 
     one_is_positive: bool = True
 

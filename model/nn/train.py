@@ -1,0 +1,261 @@
+"""Training loop behind ``python -m model.train``: WRN-20-k, SGD, cosine schedule.
+
+McDonnell's recipe (ICLR 2018): SGD with momentum 0.9, weight decay 5e-4 on the
+convolution weights, batch 125, learning rate 0.1 annealed by a cosine (``--restarts``:
+warm restarts after 1, 2, 4, ... epochs, as McDonnell does), random crops and flips
+(``--cutout`` optional). Progress goes to stderr; the result is one JSON file with
+``test_acc``. A checkpoint is written atomically after every epoch; ``--resume`` goes on
+from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from golden._io import write_atomic
+
+from .data import DATASETS, Dataset, DatasetError, augment, batches, load
+from .layers import SAVE_MODES
+from .wrn import wrn20
+
+__all__ = ["evaluate", "lr_at", "main", "train"]
+
+#: Arguments a checkpoint must agree on to be resumed.
+_RUN_KEYS = (
+    "dataset",
+    "width",
+    "epochs",
+    "save",
+    "binary_weights",
+    "seed",
+    "batch",
+    "lr",
+    "restarts",
+    "cutout",
+    "train_subset",
+    "test_subset",
+)
+
+
+def lr_at(epoch: float, epochs: int, base: float, restarts: bool) -> float:
+    """Learning rate at fractional ``epoch``: a cosine from ``base`` to 0 over the run,
+    or, with ``restarts``, over periods of 1, 2, 4, ... epochs (SGDR)."""
+    if restarts:
+        period = 1.0
+        while epoch >= period:
+            epoch -= period
+            period *= 2
+        return base * 0.5 * (1 + math.cos(math.pi * epoch / period))
+    return base * 0.5 * (1 + math.cos(math.pi * min(epoch / epochs, 1.0)))
+
+
+def evaluate(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: str) -> float:
+    """Accuracy of ``net`` (evaluation mode, running statistics) on ``x``, ``y``."""
+    net.eval()
+    correct = 0
+    with torch.no_grad():
+        for xb, yb in batches(x, y, 500):
+            correct += int((net(xb.to(device)).argmax(1).cpu() == yb).sum())
+    return correct / len(y)
+
+
+class _Progress:
+    """One line per epoch; a live bar on a terminal."""
+
+    def __init__(self, total: int, epoch: int, epochs: int) -> None:
+        self.total, self.epoch, self.epochs = total, epoch, epochs
+        self.live = sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+
+    def update(self, done: int, loss: float) -> None:
+        if self.live:
+            bar = "#" * (20 * done // self.total)
+            sys.stderr.write(
+                f"\repoch {self.epoch + 1}/{self.epochs} [{bar:<20}] {done}/{self.total} "
+                f"loss {loss:.3f}"
+            )
+            sys.stderr.flush()
+
+    def end(self, message: str) -> None:
+        dt = time.perf_counter() - self.t0
+        prefix = "\r" if self.live else ""
+        print(
+            f"{prefix}epoch {self.epoch + 1}/{self.epochs} {message} ({dt:.1f} s)", file=sys.stderr
+        )
+
+
+def _optimizer(net: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+    conv = [p for p in net.parameters() if p.dim() == 4]
+    other = [p for p in net.parameters() if p.dim() != 4]
+    return torch.optim.SGD(
+        [{"params": conv, "weight_decay": 5e-4}, {"params": other, "weight_decay": 0.0}],
+        lr=lr,
+        momentum=0.9,
+    )
+
+
+def train(
+    args: argparse.Namespace, data: Dataset, log: Any = print
+) -> tuple[dict[str, Any], torch.nn.Module]:
+    """Train per ``args`` (the parsed command line) on ``data``; return the result (what
+    ``--out`` holds) and the trained network."""
+    run = {k: getattr(args, k) for k in _RUN_KEYS}
+    device = args.device
+    torch.manual_seed(args.seed)
+    net = wrn20(args.width, data.num_classes, args.save, args.binary_weights).to(device)
+    opt = _optimizer(net, args.lr)
+    gen = torch.Generator().manual_seed(args.seed)
+    history: list[dict[str, float]] = []
+    start, seconds = 0, 0.0
+    ckpt = args.checkpoint
+    if args.resume and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        if state["run"] != run:
+            diff = [k for k in _RUN_KEYS if state["run"].get(k) != run[k]]
+            raise ValueError(f"checkpoint {ckpt} is for another run (differs in {diff})")
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        start, history, seconds = state["epoch"], state["history"], state["seconds"]
+        log(f"resumed from {ckpt} after epoch {start}")
+    steps = math.ceil(len(data.train_y) / args.batch)
+    for epoch in range(start, args.epochs):
+        net.train()
+        bar = _Progress(steps, epoch, args.epochs)
+        t0 = time.perf_counter()
+        total, count = 0.0, 0
+        for i, (xb, yb) in enumerate(batches(data.train_x, data.train_y, args.batch, gen)):
+            for group in opt.param_groups:
+                group["lr"] = lr_at(epoch + i / steps, args.epochs, args.lr, args.restarts)
+            xb = augment(xb, gen, flip=data.flip, cutout=args.cutout).to(device)
+            loss = F.cross_entropy(net(xb), yb.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total, count = total + loss.item() * len(yb), count + len(yb)
+            bar.update(i + 1, total / count)
+        seconds += time.perf_counter() - t0
+        acc = evaluate(net, data.test_x, data.test_y, device)
+        history.append({"epoch": epoch + 1, "train_loss": total / count, "test_acc": acc})
+        bar.end(f"loss {total / count:.4f} test_acc {acc:.4f}")
+        if ckpt is not None:
+            buf = io.BytesIO()
+            torch.save(
+                {
+                    "run": run,
+                    "net": net.state_dict(),
+                    "opt": opt.state_dict(),
+                    "gen": gen.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "epoch": epoch + 1,
+                    "history": history,
+                    "seconds": seconds,
+                },
+                buf,
+            )
+            write_atomic(ckpt, buf.getvalue())
+    return {
+        **run,
+        "test_acc": history[-1]["test_acc"]
+        if history
+        else evaluate(net, data.test_x, data.test_y, device),
+        "history": history,
+        "train_seconds": round(seconds, 2),
+        "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
+        "torch": torch.__version__,
+        "train_images": len(data.train_y),
+        "test_images": len(data.test_y),
+    }, net
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m model.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--dataset", choices=DATASETS, default="digits", help="default digits")
+    p.add_argument("--data-dir", type=Path, help="folder holding the CIFAR python pickles")
+    p.add_argument("--width", type=int, default=1, help="WRN-20-k width k (default 1)")
+    p.add_argument("--epochs", type=int, default=10, help="default 10")
+    p.add_argument(
+        "--save",
+        choices=SAVE_MODES,
+        default="stoch",
+        help="what training keeps for backward (default stoch)",
+    )
+    p.add_argument("--binary-weights", action="store_true", help="1-bit weights")
+    p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument("--batch", type=int, default=125, help="default 125")
+    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default 0.1)")
+    p.add_argument("--restarts", action="store_true", help="cosine with warm restarts")
+    p.add_argument("--cutout", type=int, default=0, help="cutout square side (default off)")
+    p.add_argument("--train-subset", type=int, help="use the first N training images")
+    p.add_argument("--test-subset", type=int, help="use the first N test images")
+    p.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="torch device (default cuda if available, else cpu)",
+    )
+    p.add_argument("--out", type=Path, help="result JSON (holds test_acc)")
+    p.add_argument("--checkpoint", type=Path, help="checkpoint file, written every epoch")
+    p.add_argument("--resume", action="store_true", help="go on from --checkpoint")
+    p.add_argument(
+        "--export", type=Path, help="write the trained binary weights in the hardware format (.npz)"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    for name in ("width", "epochs", "batch", "train_subset", "test_subset"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            parser.error(f"--{name.replace('_', '-')} must be positive, not {v}")
+    if args.cutout < 0 or args.lr <= 0:
+        parser.error("--cutout must be >= 0 and --lr positive")
+    if args.resume and args.checkpoint is None:
+        parser.error("--resume needs --checkpoint")
+    if args.export is not None and not args.binary_weights:
+        parser.error("--export writes binary weights: add --binary-weights")
+    try:
+        data = load(args.dataset, args.data_dir).subset(args.train_subset, args.test_subset)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(
+        f"{data.name}: {len(data.train_y)} train / {len(data.test_y)} test images; "
+        f"WRN-20-{args.width}, save={args.save}, binary_weights={args.binary_weights}, "
+        f"{args.epochs} epochs on {args.device}",
+        file=sys.stderr,
+    )
+    try:
+        result, net = train(args, data, log=lambda m: print(m, file=sys.stderr))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"test_acc {result['test_acc']:.4f}")
+    if args.export is not None:
+        from .export import check_layer, export_weights
+
+        export_weights(net, args.export)
+        check = check_layer(net, data.test_x[:8].to(args.device))
+        result["export"] = {"path": str(args.export), "check": check}
+        print(f"exported {args.export}; {check['summary']}", file=sys.stderr)
+    if args.out is not None:
+        write_atomic(args.out, (json.dumps(result, indent=2) + "\n").encode())
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
