@@ -92,10 +92,14 @@ def check_layer(
     act_bits: int = 8,
 ) -> dict[str, Any]:
     """Run ``images`` through ``net`` (evaluation mode) and check convolution ``layer``
-    (a :class:`~model.nn.layers.BnReluConv`) on its quantized input: the datapath model's
-    integers, scaled by ``alpha * scale / 2**act_bits``, against PyTorch's convolution of
-    the same quantized input with the layer's binarized weights (both float64).
+    (a :class:`~model.nn.layers.BnReluConv`) on its input quantized to unsigned
+    ``act_bits`` codes (SPEC 2, per-tensor ``scale``): the datapath model's integers
+    against PyTorch's convolution of the same quantized input with the layer's binarized
+    weights (computed in float64).
 
+    ``equal`` holds when PyTorch's outputs, divided by ``alpha * scale / 2**act_bits``
+    (``alpha`` as the layer holds it), round to exactly the datapath's integers;
+    ``max_abs_diff`` is their largest distance from them (float rounding only).
     Returns a dict with ``layer``, ``outputs`` (how many were compared),
     ``max_abs_diff``, ``equal`` and a one-line ``summary``.
     """
@@ -113,20 +117,23 @@ def check_layer(
     scale = float(a.max()) or 1.0
     q = torch.clamp(torch.floor(a / scale * enc.levels), 0, enc.max_code)
     w = conv.weight.detach().cpu()
-    acc = conv_codes(w, q, stride=conv.stride, padding=conv.padding, act_bits=act_bits)
-    alpha = WeightEncoding.alpha(w[0].numel())
-    hw = torch.from_numpy(acc.astype(np.float64)) * (alpha * scale / enc.levels)
-    ref = F.conv2d(
-        q * (scale / enc.levels), binarized(w).double(), stride=conv.stride, padding=conv.padding
+    acc = torch.from_numpy(
+        conv_codes(w, q, stride=conv.stride, padding=conv.padding, act_bits=act_bits)
     )
-    diff = float((hw - ref).abs().max())
-    tol = 1e-9 * float(ref.abs().max())
-    equal = diff <= tol
+    w_layer = binarized(w)  # the layer's own weights, +-alpha in its dtype
+    step = float(w_layer.abs().max()) * scale / enc.levels
+    ref = F.conv2d(
+        q * (scale / enc.levels), w_layer.double(), stride=conv.stride, padding=conv.padding
+    )
+    ints = ref / step  # PyTorch's outputs in units of the datapath's integer result
+    equal = torch.equal(ints.round().long(), acc)
+    off = float((ints - acc).abs().max())
     return {
         "layer": layer,
         "outputs": int(ref.numel()),
-        "max_abs_diff": diff,
+        "max_abs_diff": off,
         "equal": equal,
-        "summary": f"layer {layer}: {ref.numel()} outputs through model.xnor_acc "
-        f"{'equal' if equal else 'DIFFER from'} PyTorch (max |diff| {diff:.3g})",
+        "summary": f"layer {layer}: {ref.numel()} outputs of model.xnor_acc (integers) "
+        f"{'equal' if equal else 'DIFFER from'} PyTorch's convolution / (alpha * step) "
+        f"(max |diff| {off:.3g})",
     }

@@ -28,7 +28,7 @@ from .data import DATASETS, Dataset, DatasetError, augment, batches, load
 from .layers import SAVE_MODES
 from .wrn import wrn20
 
-__all__ = ["evaluate", "lr_at", "main", "train"]
+__all__ = ["build_parser", "evaluate", "lr_at", "main", "train"]
 
 #: Arguments a checkpoint must agree on to be resumed.
 _RUN_KEYS = (
@@ -179,7 +179,7 @@ def train(
     }, net
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m model.train",
         description=__doc__,
@@ -219,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry; returns the exit status."""
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("width", "epochs", "batch", "train_subset", "test_subset"):
         v = getattr(args, name)
