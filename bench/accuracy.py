@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 from model.nn.data import DatasetError, load
-from model.nn.train import build_parser
-from model.nn.train import train
+from model.nn.train import build_parser, train
 
 from ._report import save, table
 
