@@ -6,11 +6,17 @@ timing) and, with a register on every port so that every path is timed
 (:class:`hw.synth.RegisteredPorts`), by ``synth_ecp5`` + nextpnr-ecp5 out of context at
 150 MHz over three placement seeds (Fmax: the median, with every seed's figure kept).
 Prints a table and writes ``bench/results/resources.json``; a run takes a few minutes.
+
+The same file holds ``calibration``: ``synth_xilinx`` LUT/FF/BRAM counts of the store
+path (:class:`hw.store.BinarizeAndStore`) and the datapath (:class:`hw.xnor_acc.
+XnorAccumulator`, all modes) at the configurations in :data:`CALIBRATION`, which the
+estimator's FPGA cost model is fitted to (``--calibration-only`` redoes just those).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -35,7 +41,7 @@ from hw.synth import (
 from hw.xnor_acc import XnorAccumulator
 from spec import DatapathSpec, Mode
 
-from ._report import save, table
+from ._report import RESULTS_DIR, save, table
 
 LANES, ACT_BITS, FREQ_MHZ = 32, 8, 150.0
 
@@ -52,11 +58,67 @@ BLOCKS: dict[str, Callable[[], wiring.Component]] = {
 }
 
 
-def measure(name: str, make: Callable[[], wiring.Component], workdir: Path) -> dict[str, object]:
-    """Synthesise one block in ``workdir``; its row of the results table."""
+#: (lanes, act_bits, word_bits, depth) of the estimator's calibration points.
+CALIBRATION = (
+    (8, 8, 32, 1024),
+    (32, 8, 32, 1024),
+    (32, 4, 32, 1024),
+    (16, 2, 16, 2048),
+    (64, 8, 64, 1024),
+)
+
+
+def datapath_blocks(
+    lanes: int, act_bits: int, word_bits: int, depth: int
+) -> dict[str, Callable[[], wiring.Component]]:
+    """The two blocks the estimator prices for one datapath configuration."""
+    return {
+        "store": lambda: BinarizeAndStore(
+            lanes=lanes, act_bits=act_bits, seed=1, word_bits=word_bits, depth=depth
+        ),
+        "datapath": lambda: XnorAccumulator(DatapathSpec(lanes=lanes, act_bits=act_bits)),
+    }
+
+
+def utilization(make: Callable[[], wiring.Component], workdir: Path) -> dict[str, int]:
+    """``synth_xilinx`` cell counts of one block, synthesised in ``workdir``."""
+    use_yowasp()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "top.v").write_text(verilog.convert(make(), name="top"))
-    util = xc7_utilization(workdir, "top.v", "top")
+    return xc7_utilization(workdir, "top.v", "top")
+
+
+def calibration_rows(
+    configs: tuple[tuple[int, int, int, int], ...], root: Path
+) -> list[dict[str, int | str]]:
+    """LUT, FF and BRAM of each block of :func:`datapath_blocks` per configuration."""
+    rows: list[dict[str, int | str]] = []
+    for i, (lanes, act_bits, word_bits, depth) in enumerate(configs, start=1):
+        for block, make in datapath_blocks(lanes, act_bits, word_bits, depth).items():
+            print(
+                f"[{i}/{len(configs)}] {block} lanes={lanes} act_bits={act_bits} "
+                f"word_bits={word_bits} depth={depth}: synth_xilinx ...",
+                file=sys.stderr,
+            )
+            util = utilization(make, root / f"cal{i}_{block}")
+            rows.append(
+                {
+                    "block": block,
+                    "lanes": lanes,
+                    "act_bits": act_bits,
+                    "word_bits": word_bits,
+                    "depth": depth,
+                    "lut": util["lut"],
+                    "ff": util["ff"],
+                    "bram": util["bram"],
+                }
+            )
+    return rows
+
+
+def measure(name: str, make: Callable[[], wiring.Component], workdir: Path) -> dict[str, object]:
+    """Synthesise one block in ``workdir``; its row of the results table."""
+    util = utilization(make, workdir)
     timed = RegisteredPorts(make())
     (workdir / "timed.v").write_text(verilog.convert(timed, name="timed", ports=timed.ports))
     fmax = ecp5_fmax(workdir, "timed.v", "timed", freq_mhz=FREQ_MHZ)
@@ -88,12 +150,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/resources.json)")
     parser.add_argument("--keep", type=Path, help="keep the work folders (logs, netlists) here")
+    parser.add_argument(
+        "--calibration-only",
+        action="store_true",
+        help="redo only the estimator's calibration points, keeping the file's other rows",
+    )
     args = parser.parse_args(argv)
     use_yowasp()
-    names = args.block or list(BLOCKS)
-    rows = []
+    path = args.out or RESULTS_DIR / "resources.json"
+    rows: list[dict[str, object]] = []
+    if args.calibration_only:
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            parser.error(f"--calibration-only keeps the rows of {path}, which is unreadable: {e}")
+        rows = old["rows"]
     with tempfile.TemporaryDirectory(prefix="sbq-resources-") as tmp:
         root = args.keep or Path(tmp)
+        names = [] if args.calibration_only else args.block or list(BLOCKS)
         for i, name in enumerate(names, start=1):
             t0 = time.perf_counter()
             print(
@@ -106,14 +180,35 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {name}: {exc}", file=sys.stderr)
                 return 1
             print(f"      done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    columns = ["block", "lut", "ff", "bram", "dsp", "lut_per_lane", "ff_per_lane", "fmax_ecp5_mhz"]
-    print(table(rows, columns))
-    slow = [r["block"] for r in rows if r["fmax_ecp5_mhz"] < FREQ_MHZ]
+        try:
+            calibration = calibration_rows(CALIBRATION, root)
+        except ToolError as exc:
+            print(f"error: calibration: {exc}", file=sys.stderr)
+            return 1
+    if names:
+        columns = [
+            "block",
+            "lut",
+            "ff",
+            "bram",
+            "dsp",
+            "lut_per_lane",
+            "ff_per_lane",
+            "fmax_ecp5_mhz",
+        ]
+        print(table(rows, columns))
+        slow = [r["block"] for r in rows if r["fmax_ecp5_mhz"] < FREQ_MHZ]
+        print(
+            f"ECP5 Fmax goal {FREQ_MHZ:.0f} MHz (median of 3 seeds): "
+            + (f"missed by {', '.join(map(str, slow))}" if slow else "met by every block")
+        )
     print(
-        f"ECP5 Fmax goal {FREQ_MHZ:.0f} MHz (median of 3 seeds): "
-        + (f"missed by {', '.join(map(str, slow))}" if slow else "met by every block")
+        table(
+            calibration, ["block", "lanes", "act_bits", "word_bits", "depth", "lut", "ff", "bram"]
+        )
     )
-    print(f"wrote {save('resources', rows, args.out, freq_constraint_mhz=FREQ_MHZ)}")
+    out = save("resources", rows, path, freq_constraint_mhz=FREQ_MHZ, calibration=calibration)
+    print(f"wrote {out}")
     return 0
 
 

@@ -1,0 +1,96 @@
+"""Training and inference memory of a WRN, layer by layer.
+
+Saved activations follow exactly what :mod:`model.nn` keeps for backward (what
+``python -m bench.memory`` counts with autograd's saved-tensor hooks):
+
+======================  =============================================  =====================
+layer                   ``fp32`` (plain PyTorch)                       ``stoch`` / ``det``
+======================  =============================================  =====================
+stem                    float image and batch-norm output (4 B each)   ``uint8`` image (1 B)
+BN-ReLU-conv            input and ReLU output (4 B each)               sign + magnitude bits
+                                                                       (2 bits)
+head batch norm         input (4 B)                                    2 bits
+every batch norm        mean and 1/std (4 B per channel each)          same (scale, 1/std)
+loss                    log-softmax (4 B per class), labels (8 B),     same
+                        one 4-byte scalar
+======================  =============================================  =====================
+
+Bits are packed 8 per byte per tensor (rounded up to whole bytes). The average-pool
+shortcut keeps nothing extra in any mode (in ``fp32`` PyTorch's pool keeps its input,
+which is the block input the batch norm already keeps: one storage, counted once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .network import Layer, Network
+
+__all__ = ["SAVE_MODES", "LayerMemory", "inference_bytes", "saved_bytes", "training_memory"]
+
+#: Save modes, as in :data:`model.nn.layers.SAVE_MODES` (this package does not import torch).
+SAVE_MODES = ("fp32", "stoch", "det")
+
+_F32 = 4
+
+
+def _bits(n: int) -> int:
+    return -(-n // 8)
+
+
+def saved_bytes(layer: Layer, batch: int, save: str) -> int:
+    """Bytes ``layer``'s backward keeps for a batch of ``batch`` images in mode ``save``."""
+    if save not in SAVE_MODES:
+        raise ValueError(f"save must be one of {', '.join(SAVE_MODES)}, not {save!r}")
+    n_in = batch * layer.in_elements
+    stats = 2 * _F32 * layer.bn_channels
+    if layer.kind == "loss":
+        return batch * layer.cin * _F32 + batch * 8 + _F32
+    if save == "fp32":
+        if layer.kind in ("stem", "bn_relu_conv"):
+            return 2 * _F32 * n_in + stats
+        return _F32 * n_in + stats  # bn
+    if layer.kind == "stem":
+        return n_in + stats
+    return 2 * _bits(n_in) + stats
+
+
+@dataclass(frozen=True)
+class LayerMemory:
+    """Training memory of one layer, in bytes, for one batch."""
+
+    name: str
+    weights: int
+    gradients: int
+    optimizer: int
+    buffers: int
+    saved: dict[str, int]
+
+
+def training_memory(net: Network, batch: int) -> list[LayerMemory]:
+    """Per layer: fp32 latent weights (binary weights train fp32 latent weights too),
+    their gradients, SGD momentum, batch-norm running statistics and saved activations
+    in every mode."""
+    return [
+        LayerMemory(
+            layer.name,
+            weights=_F32 * layer.params,
+            gradients=_F32 * layer.params,
+            optimizer=_F32 * layer.params,
+            buffers=2 * _F32 * layer.bn_channels,
+            saved={mode: saved_bytes(layer, batch, mode) for mode in SAVE_MODES},
+        )
+        for layer in net.layers
+    ]
+
+
+def inference_bytes(net: Network, weight_bits: int, act_bits: int) -> dict[str, int]:
+    """Inference memory for one image: ``weights`` (``weight_bits`` each, plus a 4-byte
+    scale per binary layer), and ``activations``, the largest input-plus-output of any
+    layer at ``act_bits`` per element (two buffers, ping-pong)."""
+    convs = [layer for layer in net.layers if layer.kernel]
+    weights = sum(_bits(layer.conv_params * weight_bits) for layer in convs)
+    if weight_bits == 1:
+        weights += _F32 * len(convs)
+    acts = max(_bits((layer.in_elements + layer.out_elements) * act_bits) for layer in convs)
+    return {"weights": weights, "activations": acts, "total": weights + acts}

@@ -1,0 +1,206 @@
+"""``python -m estimator.sweep``: the estimator over a grid, as CSV and PNG plots.
+
+Every combination of ``--widths``, ``--batches``, ``--lanes``, save mode and weight bits
+(1 and 32) becomes one CSV row (training memory, saved activations, energy per image, FPGA LUT and
+BRAM). Two plots: training memory against width per save mode (batch and lanes fixed at
+the first values given), and training energy per image against training memory with the
+Pareto front (the configurations no other beats on both). Where ``--word-bits`` is
+narrower than a lane count, that point's SRAM word is widened to the lane count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import itertools
+import sys
+from pathlib import Path
+from typing import Any
+
+from golden._io import write_atomic
+
+from .__main__ import add_config_arguments, config_from
+from .core import estimate
+from .energy import EnergyTable
+from .fpga import CostModel
+from .memory import SAVE_MODES
+
+__all__ = ["main", "pareto", "sweep"]
+
+COLUMNS = [
+    "width",
+    "batch",
+    "lanes",
+    "save",
+    "weight_bits",
+    "params",
+    "training_bytes",
+    "saved_activation_bytes",
+    "inference_bytes",
+    "training_uj_per_image",
+    "inference_uj_per_image",
+    "lut",
+    "bram36",
+]
+
+
+def sweep(args: argparse.Namespace, progress: bool = True) -> list[dict[str, Any]]:
+    """One row per grid point (see the module docstring)."""
+    energy, costs = EnergyTable.load(args.energy_table), CostModel.load()
+    grid = list(itertools.product(args.widths, args.batches, args.lanes, SAVE_MODES, (32, 1)))
+    rows = []
+    for i, (width, batch, lanes, save, bits) in enumerate(grid, start=1):
+        config = config_from(
+            args,
+            width=width,
+            batch=batch,
+            lanes=lanes,
+            save=save,
+            weight_bits=bits,
+            word_bits=max(args.word_bits, lanes),
+        )
+        r = estimate(config, energy=energy, costs=costs)
+        rows.append(
+            {
+                "width": width,
+                "batch": batch,
+                "lanes": lanes,
+                "save": save,
+                "weight_bits": bits,
+                "params": r["params"],
+                "training_bytes": r["training_memory_bytes"]["total"],
+                "saved_activation_bytes": r["saved_activation_bytes"][save],
+                "inference_bytes": r["inference_memory_bytes"]["total"],
+                "training_uj_per_image": round(
+                    r["energy_pj_per_image"]["training"][save]["total"] / 1e6, 3
+                ),
+                "inference_uj_per_image": round(
+                    r["energy_pj_per_image"]["inference"]["total"] / 1e6, 3
+                ),
+                "lut": r["fpga"]["lut"],
+                "bram36": r["fpga"]["bram36"],
+            }
+        )
+        if progress and (i % max(1, len(grid) // 10) == 0 or i == len(grid)):
+            print(
+                f"[{i}/{len(grid)}] up to WRN-20-{width}, batch {batch}, lanes {lanes}",
+                file=sys.stderr,
+            )
+    return rows
+
+
+def pareto(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats or equals on both coordinates
+    (smaller is better), in increasing first coordinate."""
+    order = sorted(range(len(points)), key=lambda i: points[i])
+    front, best = [], float("inf")
+    for i in order:
+        if points[i][1] < best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def _plots(rows: list[dict[str, Any]], out: Path, batch: int, lanes: int) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for save in SAVE_MODES:
+        mine = [
+            r
+            for r in rows
+            if r["save"] == save
+            and r["batch"] == batch
+            and r["lanes"] == lanes
+            and r["weight_bits"] == 32
+        ]
+        ax.plot(
+            [r["width"] for r in mine],
+            [r["training_bytes"] / 2**20 for r in mine],
+            marker="o",
+            label=f"save={save}",
+        )
+    ax.set(
+        xlabel="WRN-20 width k",
+        ylabel="training memory (MiB)",
+        yscale="log",
+        title=f"Training memory, batch {batch}",
+    )
+    ax.legend()
+    paths.append(_save(fig, out / "memory_vs_width.png"))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    pts = [(r["training_bytes"] / 2**20, r["training_uj_per_image"]) for r in rows]
+    # stoch and det cost the same: hollow squares and crosses keep both visible.
+    for save, marker in zip(SAVE_MODES, ("o", "s", "x"), strict=True):
+        xs = [p for p, r in zip(pts, rows, strict=True) if r["save"] == save]
+        style = {"facecolors": "none", "edgecolors": "C1"} if marker == "s" else {}
+        ax.scatter(
+            [p[0] for p in xs],
+            [p[1] for p in xs],
+            s=18,
+            marker=marker,
+            label=f"save={save}",
+            **style,
+        )
+    front = [pts[i] for i in pareto(pts)]
+    ax.plot([p[0] for p in front], [p[1] for p in front], color="black", lw=1, label="Pareto front")
+    ax.set(
+        xlabel="training memory (MiB)",
+        ylabel="training energy per image (uJ)",
+        xscale="log",
+        yscale="log",
+        title="Energy vs memory",
+    )
+    ax.legend()
+    paths.append(_save(fig, out / "energy_vs_memory.png"))
+    plt.close("all")
+    return paths
+
+
+def _save(fig: Any, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=120)
+    write_atomic(path, buf.getvalue())
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m estimator.sweep", description=__doc__)
+    parser.add_argument("--widths", type=int, nargs="+", default=[1, 2, 4, 6, 8, 10])
+    parser.add_argument("--batches", type=int, nargs="+", default=[32, 125, 256])
+    parser.add_argument("--lanes", type=int, nargs="+", default=[8, 32, 64])
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("sweep"),
+        help="folder for sweep.csv and the plots (default ./sweep)",
+    )
+    parser.add_argument("--no-plots", action="store_true", help="write the CSV only")
+    add_config_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        rows = sweep(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(args.out / "sweep.csv", buf.getvalue().encode())
+    written = [args.out / "sweep.csv"]
+    if not args.no_plots:
+        written += _plots(rows, args.out, args.batches[0], args.lanes[0])
+    print(f"{len(rows)} configurations; wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
