@@ -7,7 +7,15 @@ import importlib
 
 import pytest
 
-MODULES = ["model.lfsr", "model.binarize", "model.pack", "model.xnor_acc", "golden"]
+MODULES = [
+    "model.lfsr",
+    "model.binarize",
+    "model.pack",
+    "model.xnor_acc",
+    "model.nn.quant",
+    "model.nn.wrn",
+    "golden",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

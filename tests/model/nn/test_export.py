@@ -16,7 +16,7 @@ from model.nn import export
 from model.nn.export import check_layer, conv_codes, export_weights, filter_bits
 from model.nn.train import main
 from model.nn.wrn import wrn20
-from model.pack import unpack_bits
+from model.pack import pack_bits, unpack_bits
 
 
 def test_filter_bits_run_kh_kw_then_input_channel_fastest() -> None:
@@ -24,6 +24,7 @@ def test_filter_bits_run_kh_kw_then_input_channel_fastest() -> None:
     w[0, 1, 0, 1] = 0.5  # in=1, kh=0, kw=1 -> index (kh*2 + kw)*2 + in = 3
     w[0, 0, 1, 0] = 0.0  # in=0, kh=1, kw=0 -> index 4; 0 counts as +1
     assert filter_bits(w).tolist() == [[0, 0, 0, 1, 1, 0, 0, 0]]
+    assert pack_bits(filter_bits(w)[0], 8).tolist() == [0x18]  # docs/formats.md 6a
 
 
 def test_export_file_round_trips(tmp_path: Path) -> None:

@@ -1,0 +1,65 @@
+"""bench.memory, bench.train_speed and bench.accuracy run, measure and write their JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import accuracy, memory, train_speed
+
+
+def test_memory_table_and_ratio(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "m.json"
+    assert memory.main(["--widths", "1", "--batch", "4", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["save"] for r in rows] == ["fp32", "stoch", "det"]
+    assert rows[1]["fp32_over_mode"] > 25
+    assert "fp32_over_mode" in capsys.readouterr().out
+
+
+def test_train_speed_times_every_mode(tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    argv = ["--width", "1", "--batch", "4", "--rounds", "1", "--device", "cpu", "--out", str(out)]
+    assert train_speed.main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert [r["save"] for r in doc["rows"]] == ["fp32", "stoch", "det"]
+    assert all(r["median_ms"] > 0 for r in doc["rows"]) and doc["rows"][0]["over_fp32"] == 1.0
+
+
+def test_accuracy_compares_every_configuration(tmp_path: Path) -> None:
+    out = tmp_path / "a.json"
+    argv = [
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+        "--",
+        "--train-subset",
+        "60",
+        "--test-subset",
+        "30",
+        "--epochs",
+        "1",
+        "--batch",
+        "30",
+    ]
+    assert accuracy.main(argv) == 0
+    doc = json.loads(out.read_text())
+    assert len(doc["rows"]) == 5 and len(doc["runs"]) == 5
+    assert doc["config"]["train_subset"] == 60
+
+
+@pytest.mark.parametrize(
+    ("module", "argv"),
+    [
+        (memory, ["--batch", "0"]),
+        (train_speed, ["--rounds", "0"]),
+        (train_speed, ["--device", "cuda:7"]),
+    ],
+)
+def test_bad_arguments_exit_2(module, argv: list[str]) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SystemExit) as e:
+        module.main(argv)
+    assert e.value.code == 2
