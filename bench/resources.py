@@ -139,6 +139,14 @@ def measure(name: str, make: Callable[[], wiring.Component], workdir: Path) -> d
     }
 
 
+def _previous(path: Path) -> dict:
+    """The results file already at ``path``, or ``{}`` if there is none readable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m bench.resources", description=__doc__)
@@ -153,18 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--calibration-only",
         action="store_true",
-        help="redo only the estimator's calibration points, keeping the file's other rows",
+        help="redo only the estimator's calibration points, keeping the file's other rows "
+        "(with --block, the calibration rows already in the file are kept instead)",
     )
     args = parser.parse_args(argv)
     use_yowasp()
     path = args.out or RESULTS_DIR / "resources.json"
     rows: list[dict[str, object]] = []
     if args.calibration_only:
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            parser.error(f"--calibration-only keeps the rows of {path}, which is unreadable: {e}")
-        rows = old["rows"]
+        rows = _previous(path).get("rows")
+        if rows is None:
+            parser.error(f"--calibration-only keeps the rows of {path}: none readable there")
     with tempfile.TemporaryDirectory(prefix="sbq-resources-") as tmp:
         root = args.keep or Path(tmp)
         names = [] if args.calibration_only else args.block or list(BLOCKS)
@@ -180,11 +187,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {name}: {exc}", file=sys.stderr)
                 return 1
             print(f"      done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        try:
-            calibration = calibration_rows(CALIBRATION, root)
-        except ToolError as exc:
-            print(f"error: calibration: {exc}", file=sys.stderr)
-            return 1
+        if args.block and not args.calibration_only:
+            calibration = _previous(path).get("calibration", [])
+        else:
+            try:
+                calibration = calibration_rows(CALIBRATION, root)
+            except ToolError as exc:
+                print(f"error: calibration: {exc}", file=sys.stderr)
+                return 1
     if names:
         columns = [
             "block",
