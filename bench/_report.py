@@ -15,7 +15,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """Rows as an aligned text table with the given columns."""
     cells = [[str(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
     lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(lines)

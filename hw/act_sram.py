@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from spec import PackingSpec
 
 from ._params import checked
+from .bram import BlockRAM
 
 __all__ = ["ActivationSRAM"]
 
@@ -35,18 +36,21 @@ class ActivationSRAM(wiring.Component):
     ``clear`` is dropped. The stored words are not erased, and a replay in progress
     goes on.
 
-    Reads share the memory's one synchronous read port, so the SRAM maps to block RAM:
+    Reads share the memory's one synchronous read port, so the SRAM maps to block RAM
+    (:class:`hw.bram.BlockRAM`). ``L = read_latency`` is 1 (SPEC 5) or 2 (the block
+    RAM's output register, for clocks above about 140 MHz on ECP5):
 
     - By address, while ``busy`` is low: the word at ``rd_addr`` in cycle ``t`` is on
-      ``rd_data`` in cycle ``t + 1``, one read per cycle. A read of the address written
-      in the same cycle returns the old word (read before write). ``rd_data`` has no
-      defined value before the first read (in Verilog simulation it is ``x``).
+      ``rd_data`` in cycle ``t + L``, one read per cycle. Do not read the address
+      written in the same cycle (the generic memory returns the old word; ECP5 block
+      RAM leaves it undefined). ``rd_data`` has no defined value before the first read
+      (in Verilog simulation it is ``x``).
     - Replay: a ``replay`` pulse while ``busy`` is low and ``count`` is non-zero starts
       streaming words ``0 .. n-1`` on ``o``, where ``n`` is ``count`` in the cycle of the
       pulse; ``last`` is set on word ``n-1``. ``busy`` is high from the next cycle until
-      the cycle after the final word is accepted; the first word is valid two cycles
-      after the pulse; then one word per cycle while ``o.ready`` is high, with full
-      back-pressure (the read port's enable holds its data while ``o`` stalls).
+      the cycle after the final word is accepted; the first word is valid ``L + 1``
+      cycles after the pulse; then one word per cycle while ``o.ready`` is high, with
+      full back-pressure (the read pipeline's enable holds it while ``o`` stalls).
       ``replay`` is ignored while ``busy``; with ``count == 0`` it does nothing. While
       ``busy``, ``rd_addr`` is ignored and ``rd_data`` shows the replay word.
 
@@ -58,6 +62,8 @@ class ActivationSRAM(wiring.Component):
         Bits per memory word, one of 8, 16, 32, 64 (:class:`spec.PackingSpec`).
     depth : int
         Memory words, 1..2**24 (:class:`spec.PackingSpec`).
+    read_latency : int
+        1 (default, SPEC 5) or 2 (see above).
 
     Attributes
     ----------
@@ -73,7 +79,7 @@ class ActivationSRAM(wiring.Component):
     rd_addr : In(range(depth))
         Read address.
     rd_data : Out(word_bits)
-        Word read from ``rd_addr`` one cycle earlier (while not ``busy``).
+        Word read from ``rd_addr`` ``read_latency`` cycles earlier (while not ``busy``).
     replay : In(1)
         Pulse: start a replay of words ``0 .. count-1`` on ``o``.
     busy : Out(1)
@@ -95,9 +101,13 @@ class ActivationSRAM(wiring.Component):
         than ``word_bits``.
     """
 
-    def __init__(self, *, lanes: int, word_bits: int = 32, depth: int = 1024) -> None:
+    def __init__(
+        self, *, lanes: int, word_bits: int = 32, depth: int = 1024, read_latency: int = 1
+    ) -> None:
         with checked(self):
             self.spec = PackingSpec(word_bits=word_bits, depth=depth)
+            if read_latency not in (1, 2):
+                raise ValueError(f"read_latency must be 1 or 2, not {read_latency!r}")
             if isinstance(lanes, bool) or not isinstance(lanes, int):
                 raise TypeError(f"lanes must be an integer, not {lanes!r}")
             if lanes < 1 or lanes & (lanes - 1) or lanes > word_bits:
@@ -105,7 +115,7 @@ class ActivationSRAM(wiring.Component):
                     f"lanes must be a power of two no larger than word_bits={word_bits}, "
                     f"not {lanes}"
                 )
-        self.lanes = lanes
+        self.lanes, self.read_latency = lanes, read_latency
         beat = data.StructLayout({"data": unsigned(lanes), "last": unsigned(1)})
         word = data.StructLayout({"data": unsigned(word_bits), "last": unsigned(1)})
         super().__init__(
@@ -130,11 +140,11 @@ class ActivationSRAM(wiring.Component):
         lanes, word_bits, depth = self.lanes, self.spec.word_bits, self.spec.depth
         beats = word_bits // lanes  # beats per word
 
-        m.submodules.mem = mem = memory.Memory(shape=unsigned(word_bits), depth=depth, init=[])
-        wr = mem.write_port()
-        # One synchronous, read-before-write port for both address reads and replay: no
-        # asynchronous read, so it maps to block RAM.
-        rd = mem.read_port()
+        # One synchronous read port for both address reads and replay: no asynchronous
+        # read, so it maps to block RAM.
+        m.submodules.mem = mem = BlockRAM(
+            width=word_bits, depth=depth, read_latency=self.read_latency
+        )
 
         # --- Write side: assemble a word beat by beat; write it when full or on `last`.
         wptr = self.count  # the next address to write is the number of words written
@@ -155,7 +165,7 @@ class ActivationSRAM(wiring.Component):
             flush = beat.last | (slot == beats - 1)
 
         full = wptr == depth
-        m.d.comb += [self.i.ready.eq(1), wr.addr.eq(wptr), wr.data.eq(word)]
+        m.d.comb += [self.i.ready.eq(1), mem.w_addr.eq(wptr), mem.w_data.eq(word)]
         with m.If(self.clear):
             m.d.sync += [wptr.eq(0), self.overflow.eq(0)]
             if beats > 1:
@@ -165,7 +175,7 @@ class ActivationSRAM(wiring.Component):
                 with m.If(full):
                     m.d.sync += self.overflow.eq(1)  # refuse: no write, no wrap
                 with m.Else():
-                    m.d.comb += wr.en.eq(1)
+                    m.d.comb += mem.w_en.eq(1)
                     m.d.sync += wptr.eq(wptr + 1)
                 if beats > 1:
                     m.d.sync += [held.eq(0), slot.eq(0)]
@@ -173,35 +183,42 @@ class ActivationSRAM(wiring.Component):
                 with m.Else():
                     m.d.sync += [held.eq(word[: word_bits - lanes]), slot.eq(slot + 1)]
 
-        # --- Read side. The read port's data register is the replay's output register:
-        # `o.valid` says it holds an unconsumed replay word, and its enable is held low
-        # while `o` stalls, so the word stays put (back-pressure without a skid buffer).
+        # --- Read side. The read pipeline is the replay's output register: `o.valid` says
+        # its last stage holds an unconsumed word, and its enable is held low while `o`
+        # stalls, so every stage stays put (back-pressure without a skid buffer).
         raddr = Signal(range(depth + 1))  # next replay address to read
         rlen = Signal(range(depth + 1))  # words in this replay
-        is_last = Signal()  # the word in the read register is the replay's final one
+        is_last = Signal()  # the word in the last stage is the replay's final one
+        # Latency 2: the stage inside the RAM, whether it holds a replay word and its flag.
+        inner_valid, inner_last = Signal(), Signal()
         m.d.comb += [
-            self.rd_data.eq(rd.data),
-            self.o.payload.data.eq(rd.data),
+            self.rd_data.eq(mem.r_data),
+            self.o.payload.data.eq(mem.r_data),
             self.o.payload.last.eq(is_last),
         ]
         with m.If(~self.busy):
-            m.d.comb += [rd.addr.eq(self.rd_addr), rd.en.eq(1)]
+            m.d.comb += [mem.r_addr.eq(self.rd_addr), mem.r_en.eq(1)]
             with m.If(self.replay & (wptr != 0)):
-                m.d.sync += [self.busy.eq(1), raddr.eq(0), rlen.eq(wptr)]
+                m.d.sync += [self.busy.eq(1), raddr.eq(0), rlen.eq(wptr), inner_valid.eq(0)]
         with m.Else():
-            advance = ~self.o.valid | self.o.ready  # the read register may take a new word
-            # `en` must be driven low explicitly: a read port's `en` has init=1, so a comb
-            # branch that leaves it alone enables the port and loses the held word.
-            m.d.comb += [rd.addr.eq(raddr), rd.en.eq(advance & (raddr != rlen))]
+            advance = ~self.o.valid | self.o.ready  # the pipeline may move on
+            issue = advance & (raddr != rlen)  # and read the next replay word
+            m.d.comb += mem.r_addr.eq(raddr)
+            with m.If(issue):
+                m.d.sync += raddr.eq(raddr + 1)
+            if self.read_latency == 1:
+                # `r_en` must be low unless issuing: the read register is the output stage.
+                m.d.comb += mem.r_en.eq(issue)
+                nxt_valid, nxt_last = issue, raddr == rlen - 1
+            else:
+                m.d.comb += mem.r_en.eq(advance)
+                nxt_valid, nxt_last = inner_valid, inner_last
+                with m.If(advance):
+                    m.d.sync += [inner_valid.eq(issue), inner_last.eq(raddr == rlen - 1)]
             with m.If(advance):
-                with m.If(raddr != rlen):
-                    m.d.sync += [
-                        raddr.eq(raddr + 1),
-                        self.o.valid.eq(1),
-                        is_last.eq(raddr == rlen - 1),
-                    ]
-                with m.Else():
+                m.d.sync += [self.o.valid.eq(nxt_valid), is_last.eq(nxt_last)]
+                with m.If(~nxt_valid & ~issue):
                     # The final word was just taken (or never issued): the replay is done.
-                    m.d.sync += [self.o.valid.eq(0), self.busy.eq(0)]
+                    m.d.sync += self.busy.eq(0)
 
         return m

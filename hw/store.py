@@ -27,7 +27,7 @@ class BinarizeAndStore(wiring.Component):
     ----------
     lanes, act_bits, seed, deterministic :
         As :class:`~hw.binarizer.StochasticBinarizer`.
-    word_bits, depth :
+    word_bits, depth, read_latency :
         As :class:`~hw.act_sram.ActivationSRAM` (``lanes`` must divide ``word_bits``).
 
     Attributes
@@ -55,13 +55,16 @@ class BinarizeAndStore(wiring.Component):
         deterministic: bool = False,
         word_bits: int = 32,
         depth: int = 1024,
+        read_latency: int = 1,
     ):
         with checked(self):
             self.binarizer = StochasticBinarizer(
                 lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic
             )
             with checked(self.binarizer):
-                self.sram = ActivationSRAM(lanes=lanes, word_bits=word_bits, depth=depth)
+                self.sram = ActivationSRAM(
+                    lanes=lanes, word_bits=word_bits, depth=depth, read_latency=read_latency
+                )
         beat = data.StructLayout(
             {"codes": data.ArrayLayout(unsigned(act_bits), lanes), "last": unsigned(1)}
         )

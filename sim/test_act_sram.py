@@ -38,9 +38,22 @@ def golden_bits(name: str) -> tuple[np.ndarray, np.ndarray]:
     return unpack_bits(words, n=n, word_bits=case.meta["word_bits"]), words
 
 
-def _build(lanes: int, word_bits: int, depth: int, random_beats: int) -> Build:
+def _build(
+    lanes: int,
+    word_bits: int,
+    depth: int,
+    random_beats: int,
+    read_latency: int = 1,
+    platform: str | None = None,
+) -> Build:
+    """A build; ``platform="ecp5"`` (with ``read_latency=2``) puts the words in DP16KD
+    block RAM (``sim/hdl/dp16kd.v`` models it)."""
     names = tuple(n for n, c in GOLDEN.items() if c.meta["word_bits"] == word_bits)
-    return Build({"lanes": lanes, "word_bits": word_bits, "depth": depth}, names, random_beats)
+    dut = {"lanes": lanes, "word_bits": word_bits, "depth": depth}
+    if read_latency != 1:
+        dut["read_latency"] = read_latency
+    options = {"platform": platform} if platform else {}
+    return Build(dut, names, random_beats, options)
 
 
 BUILDS = {
@@ -48,6 +61,9 @@ BUILDS = {
         _build(8, 32, 64, 10_000),
         _build(1, 8, 64, 1_000),
         _build(16, 16, 48, 1_000),
+        _build(8, 32, 64, 2_000, read_latency=2),
+        _build(8, 32, 64, 2_000, read_latency=2, platform="ecp5"),
+        _build(1, 8, 2048, 1_000, read_latency=2, platform="ecp5"),
     ],
     "verilator": [_build(32, 64, 256, 10_000)],
 }
@@ -60,7 +76,7 @@ class SramTB(TB):
         self.word_bits = self.params["word_bits"]
         self.depth = self.params["depth"]
         self.driver = StreamDriver(self, "i")
-        self.sram = SramReader(self, self.word_bits)
+        self.sram = SramReader(self, self.word_bits, self.params.get("read_latency", 1))
 
     def idle(self) -> None:
         self.driver.idle()

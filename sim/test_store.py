@@ -29,8 +29,16 @@ GOLDEN = {c.name: c for c in golden.cases(BLOCK)}
 
 
 def _build(
-    lanes: int, act_bits: int, word_bits: int, depth: int, random_beats: int, det: bool = False
+    lanes: int,
+    act_bits: int,
+    word_bits: int,
+    depth: int,
+    random_beats: int,
+    det: bool = False,
+    platform: str | None = None,
 ) -> Build:
+    """A build; ``platform="ecp5"`` elaborates the SRAM with its 2-cycle read on
+    DP16KD block RAM (``sim/hdl/dp16kd.v`` models it)."""
     key = (lanes, act_bits, word_bits)
     names = (
         ()
@@ -42,7 +50,11 @@ def _build(
         )
     )
     dut = {"lanes": lanes, "act_bits": act_bits, "seed": 0x5EED, "deterministic": det}
-    return Build(dut | {"word_bits": word_bits, "depth": depth}, names, random_beats)
+    dut |= {"word_bits": word_bits, "depth": depth}
+    if platform:
+        dut["read_latency"] = 2
+    options = {"platform": platform} if platform else {}
+    return Build(dut, names, random_beats, options)
 
 
 #: Icarus's 10,000 random beats run at 4 lanes (see sim/test_lfsr.py for why).
@@ -52,6 +64,7 @@ BUILDS = {
         _build(1, 4, 8, 64, 500),
         _build(8, 8, 32, 64, 300),
         _build(8, 4, 16, 64, 1_000, det=True),
+        _build(8, 8, 32, 64, 1_000, platform="ecp5"),
     ],
     "verilator": [_build(32, 8, 32, 256, 10_000)],
 }
@@ -66,7 +79,7 @@ class StoreTB(TB):
         self.depth = self.params["depth"]
         self.det = self.params["deterministic"]
         self.driver = StreamDriver(self, "i")
-        self.sram = SramReader(self, self.word_bits)
+        self.sram = SramReader(self, self.word_bits, self.params.get("read_latency", 1))
 
     def idle(self) -> None:
         self.driver.idle()

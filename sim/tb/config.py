@@ -48,8 +48,8 @@ class Build:
 
     @property
     def id(self) -> str:
-        """The build folder's name, from the constructor arguments in their order:
-        e.g. ``lanes8_bits4_stoch_seed00000001``."""
+        """The build folder's name, from the constructor arguments in their order and
+        the platform, if any: e.g. ``lanes8_bits4_stoch_seed00000001``."""
         parts = []
         for key, value in self.dut.items():
             if key == "deterministic":
@@ -62,6 +62,8 @@ class Build:
                 parts.append("+".join(str(v) for v in value))
             else:
                 parts.append(f"{_SHORT.get(key, key)}{value}")
+        if self.options.get("platform"):
+            parts.append(self.options["platform"])
         return "_".join(parts)
 
 

@@ -22,12 +22,15 @@ class SramReader:
         The testbench (its ``dut`` has the SRAM's ports).
     word_bits : int
         Width of ``rd_data`` and of the replay payload's ``data`` (``last`` above it).
+    read_latency : int
+        Cycles from ``rd_addr`` to ``rd_data`` (1 or 2).
     """
 
-    def __init__(self, tb: TB, word_bits: int) -> None:
+    def __init__(self, tb: TB, word_bits: int, read_latency: int = 1) -> None:
         self.tb = tb
         self.dut = tb.dut
         self.word_bits = word_bits
+        self.read_latency = read_latency
         self.monitor = StreamMonitor(tb, "o")
         self.reads = 0
         self.replayed = 0
@@ -63,13 +66,13 @@ class SramReader:
 
     async def read_words(self, addrs: Sequence[int]) -> list[int]:
         """Words at ``addrs``, one read per cycle (``rd_data`` shows the word of the
-        address set one cycle earlier). Not while a replay is busy."""
+        address set ``read_latency`` cycles earlier). Not while a replay is busy."""
         out: list[int] = []
-        for i in range(len(addrs) + 1):
+        for i in range(len(addrs) + self.read_latency):
             if i < len(addrs):
                 self.dut.rd_addr.value = addrs[i]
             await ReadOnly()
-            if i:
+            if i >= self.read_latency:
                 out.append(read(self.dut.rd_data))
             await RisingEdge(self.dut.clk)
         return out

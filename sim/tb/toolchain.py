@@ -22,6 +22,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -39,6 +40,8 @@ SIMULATORS = ("icarus", "verilator")
 TIMESCALE = ("1ns", "1ps")
 #: Packages whose files decide the generated Verilog (its cache key).
 HDL_SOURCES = ("hw", "spec")
+#: Vendor primitive -> the simulation model compiled beside a design that instantiates it.
+PRIMITIVE_MODELS = {"DP16KD": ROOT / "sim" / "hdl" / "dp16kd.v"}
 
 #: Verilator lint: Amaranth's Verilog compares and assigns across widths on purpose.
 VERILATOR_ARGS = ["-Wno-WIDTH"]
@@ -207,8 +210,11 @@ def verilog(
     folder = BUILD_ROOT / block / "verilog"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{build.id}.v"
+    platform = build.options.get("platform")
     key = hashlib.sha256(
-        json.dumps([_sources_digest(module), block, toplevel, build.dut], sort_keys=True).encode()
+        json.dumps(
+            [_sources_digest(module), block, toplevel, build.dut, platform], sort_keys=True
+        ).encode()
     ).hexdigest()
     stamp = path.with_suffix(".json")
     if path.exists() and stamp.exists():
@@ -217,12 +223,31 @@ def verilog(
             return path, saved["facts"]
     component = make_dut()
     known = facts(component) if facts else {}
-    text = amaranth_verilog.convert(component, name=toplevel)
+    text = amaranth_verilog.convert(component, name=toplevel, platform=_platform(platform))
     tmp = path.with_suffix(".v.new")
     tmp.write_text(text)
     tmp.replace(path)
     stamp.write_text(json.dumps({"key": key, "facts": known}))
     return path, known
+
+
+def _platform(name: str | None) -> Any:
+    """The Amaranth platform a build is elaborated for: ``None`` (generic), or ``"ecp5"``
+    (the ULX3S's, so vendor primitives such as DP16KD are instantiated; their
+    simulation models are in :data:`PRIMITIVE_MODELS`)."""
+    if name is None:
+        return None
+    if name == "ecp5":
+        from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+        return ULX3S_85F_Platform()
+    raise ValueError(f"platform must be None or 'ecp5', not {name!r}")
+
+
+def _primitive_models(source: Path) -> list[Path]:
+    """Simulation models of the vendor primitives ``source`` instantiates."""
+    text = source.read_text()
+    return [path for name, path in PRIMITIVE_MODELS.items() if re.search(rf"\b{name}\b", text)]
 
 
 @contextlib.contextmanager
@@ -270,7 +295,7 @@ def _icarus_waves(folder: Path, toplevel: str) -> Path:
 
 def _build(runner: Any, sim: str, source: Path, folder: Path, toplevel: str, waves: bool) -> None:
     kwargs: dict[str, Any] = {
-        "sources": [source],
+        "sources": [source, *_primitive_models(source)],
         "hdl_toplevel": toplevel,
         "build_dir": folder,
         "timescale": TIMESCALE,
@@ -278,7 +303,7 @@ def _build(runner: Any, sim: str, source: Path, folder: Path, toplevel: str, wav
     if sim == "icarus":
         args = list(ICARUS_ARGS)
         if waves:
-            kwargs["sources"] = [source, _icarus_waves(folder, toplevel)]
+            kwargs["sources"] = [*kwargs["sources"], _icarus_waves(folder, toplevel)]
             args += ["-s", "sbq_waves"]  # a second root beside the toplevel
         # iverilog itself skips an up-to-date sim.vvp; `always` because the arguments
         # (waves or not) are not part of that check.
@@ -290,7 +315,7 @@ def _build(runner: Any, sim: str, source: Path, folder: Path, toplevel: str, wav
     key = hashlib.sha256(
         json.dumps(
             [
-                hashlib.sha256(source.read_bytes()).hexdigest(),
+                *(hashlib.sha256(p.read_bytes()).hexdigest() for p in kwargs["sources"]),
                 VERILATOR_ARGS,
                 VERILATOR_MAKE,
                 waves,

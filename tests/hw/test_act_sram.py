@@ -21,6 +21,8 @@ from model.pack import pack_bits, unpack_bits
 from .streams import consume, lanes_to_int, produce, run
 
 LANES = (1, 8, 32)
+#: Read latencies of the SRAM: SPEC 5's one cycle, and two (block RAM output register).
+LATENCIES = (1, 2)
 STALL = 0.3  # probability of an idle cycle before each beat / of dropping ready
 
 
@@ -47,16 +49,20 @@ async def pulse(ctx: Any, sig: Any) -> None:
 
 
 async def read_by_address(ctx: Any, dut: ActivationSRAM, addrs: Sequence[int]) -> list[int]:
-    """Read ``addrs`` back to back, one per cycle, checking the 1-cycle latency: until
-    the clock edge ``rd_data`` keeps the previous word whatever ``rd_addr`` is."""
+    """Read ``addrs`` back to back, one per cycle, checking the latency: ``rd_data``
+    changes only at clock edges, and shows an address's word ``read_latency`` edges
+    after the address was set."""
     out: list[int] = []
-    for a in addrs:
+    lag = dut.read_latency - 1
+    for i in range(len(addrs) + lag):
         before = ctx.get(dut.rd_data)
-        ctx.set(dut.rd_addr, a)
+        if i < len(addrs):
+            ctx.set(dut.rd_addr, addrs[i])
         if out:
             assert ctx.get(dut.rd_data) == before == out[-1], "rd_data changed before the edge"
         await ctx.tick()
-        out.append(ctx.get(dut.rd_data))
+        if i >= lag:
+            out.append(ctx.get(dut.rd_data))
     return out
 
 
@@ -123,32 +129,35 @@ def _pack_params() -> list[Any]:
     ]
 
 
+@pytest.mark.parametrize("latency", LATENCIES)
 @pytest.mark.parametrize(("case", "lanes"), _pack_params())
-def test_golden_pack(case: golden.GoldenCase, lanes: int) -> None:
+def test_golden_pack(case: golden.GoldenCase, lanes: int, latency: int) -> None:
     word_bits = case.meta["word_bits"]
     bits, words = case.arrays["bits"], case.arrays["words"]
     assert bits.size == case.meta["n"] and words.size == -(-bits.size // word_bits)
-    dut = ActivationSRAM(lanes=lanes, word_bits=word_bits)
+    dut = ActivationSRAM(lanes=lanes, word_bits=word_bits, read_latency=latency)
     store_and_check(dut, [bits], words, seed=lanes * 1000 + bits.size)
 
 
+@pytest.mark.parametrize("latency", LATENCIES)
 @pytest.mark.parametrize("case", golden.cases("store"), ids=lambda c: c.name)
-def test_golden_store(case: golden.GoldenCase) -> None:
+def test_golden_store(case: golden.GoldenCase, latency: int) -> None:
     # The stored words of the binarizer->SRAM path, streamed at the case's lane count.
     # The bit stream is recovered from the words (the codes need the binarizer).
     word_bits, lanes = case.meta["word_bits"], case.meta["lanes"]
     words = case.arrays["words"]
     bits = unpack_bits(words, n=case.arrays["codes"].size, word_bits=word_bits)
     assert pack_bits(bits, word_bits).tolist() == words.tolist()
-    dut = ActivationSRAM(lanes=lanes, word_bits=word_bits)
+    dut = ActivationSRAM(lanes=lanes, word_bits=word_bits, read_latency=latency)
     store_and_check(dut, [bits], words, seed=lanes + word_bits)
 
 
+@pytest.mark.parametrize("latency", LATENCIES)
 @pytest.mark.parametrize(
     ("lanes", "word_bits"),
     [(1, 8), (8, 8), (1, 32), (8, 32), (32, 32), (8, 64), (32, 64)],
 )
-def test_random_tensors(lanes: int, word_bits: int) -> None:
+def test_random_tensors(lanes: int, word_bits: int, latency: int) -> None:
     rng = np.random.default_rng(lanes * 100 + word_bits)
     # A ragged length, an exact number of words, and whole beats but not whole words.
     lengths = [
@@ -158,7 +167,7 @@ def test_random_tensors(lanes: int, word_bits: int) -> None:
     ]
     tensors = [rng.integers(0, 2, n).astype(np.uint8) for n in lengths]
     expected = np.concatenate([pack_bits(t, word_bits) for t in tensors])
-    dut = ActivationSRAM(lanes=lanes, word_bits=word_bits, depth=64)
+    dut = ActivationSRAM(lanes=lanes, word_bits=word_bits, depth=64, read_latency=latency)
     store_and_check(dut, tensors, expected, seed=lanes + word_bits)
 
 
@@ -242,12 +251,13 @@ def test_clear_drops_partial_word() -> None:
     assert checked == {"beats": 5, "reads": 1}
 
 
-def test_replay_one_word_per_cycle() -> None:
+@pytest.mark.parametrize("latency", LATENCIES)
+def test_replay_one_word_per_cycle(latency: int) -> None:
     n, word_bits = 10, 16
     rng = np.random.default_rng(3)
     bits = rng.integers(0, 2, n * word_bits - 5).astype(np.uint8)
     expected = pack_bits(bits, word_bits).tolist()
-    dut = ActivationSRAM(lanes=16, word_bits=word_bits, depth=16)
+    dut = ActivationSRAM(lanes=16, word_bits=word_bits, depth=16, read_latency=latency)
     trace: list[tuple[int, int, int]] = []  # (cycle after the pulse, data, last) per word
 
     async def tb(ctx: Any) -> None:
@@ -267,9 +277,10 @@ def test_replay_one_word_per_cycle() -> None:
             await ctx.tick()
 
     run(dut, tb, deadline_cycles=200)
-    # The pulse is sampled at edge 0; the first word is valid for the consumer at edge 2
-    # (two cycles of latency), then one word per edge.
-    assert trace == [(2 + k, w, int(k == n - 1)) for k, w in enumerate(expected)]
+    # The pulse is sampled at edge 0; the first word is valid for the consumer at edge
+    # latency + 1, then one word per edge.
+    first = latency + 1
+    assert trace == [(first + k, w, int(k == n - 1)) for k, w in enumerate(expected)]
 
 
 def test_replay_of_nothing() -> None:
@@ -309,6 +320,7 @@ def test_replay_of_nothing() -> None:
         ({"lanes": 8.0}, TypeError, r"^lanes must be an integer, not 8\.0$"),
         ({"lanes": 8, "word_bits": 12}, ValueError, r"^word_bits must be one of 8, 16, 32, 64"),
         ({"lanes": 8, "depth": 0}, ValueError, r"^depth must be in 1\.\.16777216, not 0$"),
+        ({"lanes": 8, "read_latency": 3}, ValueError, r"^read_latency must be 1 or 2, not 3$"),
     ],
 )
 def test_bad_parameters(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:

@@ -68,18 +68,29 @@ def test_golden(case: golden.GoldenCase) -> None:
 
 
 @pytest.mark.parametrize(
-    ("lanes", "act_bits", "word_bits", "deterministic"),
-    [(1, 8, 8, False), (8, 4, 16, False), (8, 8, 64, True), (32, 8, 32, False)],
+    ("lanes", "act_bits", "word_bits", "deterministic", "latency"),
+    [
+        (1, 8, 8, False, 1),
+        (8, 4, 16, False, 2),
+        (8, 8, 64, True, 1),
+        (32, 8, 32, False, 1),
+        (32, 8, 32, False, 2),
+    ],
 )
 def test_fresh_random_stimuli(
-    lanes: int, act_bits: int, word_bits: int, deterministic: bool
+    lanes: int, act_bits: int, word_bits: int, deterministic: bool, latency: int
 ) -> None:
     rng = np.random.default_rng([lanes, act_bits, word_bits])
     seed = int(rng.integers(1, 1 << 32))
     n = int(rng.integers(20, 30)) * word_bits + int(rng.integers(1, word_bits))
     codes = rng.integers(0, 1 << act_bits, size=n)
     dut = BinarizeAndStore(
-        lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic, word_bits=word_bits
+        lanes=lanes,
+        act_bits=act_bits,
+        seed=seed,
+        deterministic=deterministic,
+        word_bits=word_bits,
+        read_latency=latency,
     )
     words = _store_and_replay(dut, codes, random.Random(seed))
     bits = binarize(codes, seed=seed, lanes=lanes, act_bits=act_bits, deterministic=deterministic)
