@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from spec._base import check_int
+
 __all__ = ["Layer", "Network", "wrn"]
 
 
@@ -91,22 +93,16 @@ class Network:
         return sum(layer.macs for layer in self.layers)
 
 
-def _check(name: str, value: object, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, not {value!r}")
-    return value
-
-
 def wrn(depth: int = 20, width: int = 1, num_classes: int = 10, size: int = 32) -> Network:
     """The layer table of WRN-``depth``-``width`` on ``size`` x ``size`` RGB images.
 
     ``depth`` is ``6n + 2`` (20 for McDonnell's WRN-20); ``size`` must be divisible by 4
     (two stride-2 stages).
     """
-    _check("depth", depth, 8)
-    _check("width", width, 1)
-    _check("num_classes", num_classes, 2)
-    _check("size", size, 4)
+    check_int("depth", depth, 8)
+    check_int("width", width, 1)
+    check_int("num_classes", num_classes, 2)
+    check_int("size", size, 4)
     if (depth - 2) % 6:
         raise ValueError(f"depth must be 6n + 2 (8, 14, 20, 26, ...), not {depth}")
     if size % 4:

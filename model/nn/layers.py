@@ -36,6 +36,7 @@ __all__ = [
     "PoolShortcut",
     "bn",
     "bn_relu_conv",
+    "check_save",
     "input_bn_conv",
     "pool_shortcut",
 ]
@@ -314,7 +315,8 @@ def pool_shortcut(x: torch.Tensor, out_channels: int) -> torch.Tensor:
 # Modules.
 
 
-def _check_save(save: str) -> str:
+def check_save(save: str) -> str:
+    """``save`` if it is one of :data:`SAVE_MODES`, else a ``ValueError`` naming them."""
     if save not in SAVE_MODES:
         raise ValueError(f"save must be one of {', '.join(SAVE_MODES)}, not {save!r}")
     return save
@@ -331,7 +333,7 @@ class _Saving(nn.Module):
 
     def __init__(self, channels: int, save: str, binary_weights: bool) -> None:
         super().__init__()
-        self.save = _check_save(save)
+        self.save = check_save(save)
         self.binary_weights = bool(binary_weights)
         self.momentum, self.eps = 0.1, 1e-5
         self.register_buffer("running_mean", torch.zeros(channels))
@@ -451,7 +453,7 @@ class PoolShortcut(nn.Module):
     def __init__(self, out_channels: int, *, save: str = "fp32") -> None:
         super().__init__()
         self.out_channels = out_channels
-        self.save = _check_save(save)
+        self.save = check_save(save)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.save != "fp32" and torch.is_grad_enabled():

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from spec._base import check_int
 
-from .layers import SAVE_MODES, BatchNorm, BnReluConv, InputBnConv, PoolShortcut
+from .layers import BatchNorm, BnReluConv, InputBnConv, PoolShortcut, check_save
 
 __all__ = ["Block", "WideResNet", "wrn20"]
 
@@ -57,9 +57,7 @@ class WideResNet(nn.Module):
         check_int("width", width, 1)
         check_int("num_classes", num_classes, 2)
         check_int("blocks", blocks, 1)
-        if save not in SAVE_MODES:
-            raise ValueError(f"save must be one of {', '.join(SAVE_MODES)}, not {save!r}")
-        self.save, self.binary_weights = save, bool(binary_weights)
+        self.save, self.binary_weights = check_save(save), bool(binary_weights)
         chans = [16 * width, 32 * width, 64 * width]
         self.stem = InputBnConv(in_channels, chans[0], save=save, binary_weights=binary_weights)
         layers, cin = [], chans[0]
