@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from amaranth.lib import wiring
+from amaranth import Elaboratable
 
 
 @contextmanager
-def checked(component: wiring.Component) -> Iterator[None]:
+def checked(component: Elaboratable) -> Iterator[None]:
     """Run a constructor's parameter checks; on a refusal, re-raise it and mark
     ``component`` as deliberately unused.
 
