@@ -1,8 +1,9 @@
 """``python -m bench.resources``: LUTs, FFs, block RAM, DSPs and ECP5 Fmax of each block.
 
 Each block is elaborated alone at lanes = 32, act_bits = 8, converted to Verilog, then
-synthesised by YoWASP Yosys ``synth_xilinx -family xc7`` (utilization estimate, no
-timing) and, with a register on every port so that every path is timed
+synthesised by YoWASP Yosys ``synth_xilinx -family xc7`` (elaborated for the Arty A7, so
+that the Xilinx primitives a block places there are counted; an estimate, no timing)
+and, with a register on every port so that every path is timed
 (:class:`hw.synth.RegisteredPorts`), by ``synth_ecp5`` + nextpnr-ecp5 out of context at
 150 MHz over three placement seeds (Fmax: the median, with every seed's figure kept).
 Prints a table and writes ``bench/results/resources.json``; a run takes a few minutes.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 from amaranth.lib import wiring
+from amaranth_boards.arty_a7 import ArtyA7_35Platform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 from hw.act_sram import ActivationSRAM
@@ -55,6 +58,10 @@ BLOCKS: dict[str, Callable[[], wiring.Component]] = {
         DatapathSpec(lanes=LANES, act_bits=ACT_BITS), modes=(Mode.XNOR,)
     ),
     "XnorAccumulator[all]": lambda: XnorAccumulator(DatapathSpec(lanes=LANES, act_bits=ACT_BITS)),
+    # Every beat full: no per-lane mask, carry-chain compressor (primitives on xc7).
+    "XnorAccumulator[xnor, masked=False]": lambda: XnorAccumulator(
+        DatapathSpec(lanes=LANES, act_bits=ACT_BITS), modes=(Mode.XNOR,), masked=False
+    ),
     "BinarizeAndStore": lambda: BinarizeAndStore(lanes=LANES, act_bits=ACT_BITS, seed=1),
     # The 2-cycle read: the block RAM's output register (DP16KD OUTREG on ECP5).
     "ActivationSRAM[read_latency=2]": lambda: ActivationSRAM(
@@ -89,10 +96,12 @@ def datapath_blocks(
 
 
 def utilization(make: Callable[[], wiring.Component], workdir: Path) -> dict[str, int]:
-    """``synth_xilinx`` cell counts of one block, synthesised in ``workdir``."""
+    """``synth_xilinx`` cell counts of one block, elaborated for the Arty A7 (so blocks
+    that place Xilinx primitives there do) and synthesised in ``workdir``."""
     use_yowasp()
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "top.v").write_text(verilog.convert(make(), name="top"))
+    text = verilog.convert(make(), name="top", platform=ArtyA7_35Platform())
+    (workdir / "top.v").write_text(text)
     return xc7_utilization(workdir, "top.v", "top")
 
 
@@ -192,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             try:
-                rows.append(measure(name, BLOCKS[name], root / name.replace("[", "_").rstrip("]")))
+                folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+                rows.append(measure(name, BLOCKS[name], root / folder))
             except ToolError as exc:
                 print(f"error: {name}: {exc}", file=sys.stderr)
                 return 1

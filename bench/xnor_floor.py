@@ -2,8 +2,10 @@
 """``python -m bench.xnor_floor``: where the XNOR datapath's LUTs go, and how low plain
 RTL for its parts gets.
 
-The 32-lane xnor-only :class:`hw.xnor_acc.XnorAccumulator` is synthesised by YoWASP
-Yosys ``synth_xilinx -family xc7`` next to plain-RTL reference designs of its parts, each
+The 32-lane xnor-only :class:`hw.xnor_acc.XnorAccumulator`, with SPEC 6's per-lane mask
+and without it (``masked=False``: every beat full, a compressor placed by hand on LUT6 and
+CARRY4, see :mod:`hw.compress`), is synthesised by YoWASP Yosys ``synth_xilinx -family
+xc7`` (elaborated for the Arty A7) next to plain-RTL reference designs of its parts, each
 written the obvious way and left to Yosys and ABC to map:
 
 - ``masked``: SPEC 6's beat sum ``2*popcount(~(a ^ w) & valid) - popcount(valid)`` into a
@@ -22,6 +24,7 @@ writes ``bench/results/xnor_floor.json``; a run takes about two minutes.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from amaranth import Elaboratable, Module, Mux, Signal, Value, signed
 from amaranth.back import verilog
+from amaranth_boards.arty_a7 import ArtyA7_35Platform
 
 from hw._params import checked
 from hw.synth import ToolError, use_yowasp, xc7_utilization
@@ -106,9 +110,12 @@ class Reference(Elaboratable):
         return m
 
 
-def _block_verilog() -> str:
-    block = XnorAccumulator(DatapathSpec(lanes=LANES), modes=(Mode.XNOR,))
-    return verilog.convert(block, name="top")
+def _block_verilog(masked: bool) -> Callable[[], str]:
+    def convert() -> str:
+        block = XnorAccumulator(DatapathSpec(lanes=LANES), modes=(Mode.XNOR,), masked=masked)
+        return verilog.convert(block, name="top", platform=ArtyA7_35Platform())
+
+    return convert
 
 
 def _reference_verilog(part: str) -> Callable[[], str]:
@@ -121,7 +128,8 @@ def _reference_verilog(part: str) -> Callable[[], str]:
 
 #: Design name -> Verilog source, in table order.
 DESIGNS: dict[str, Callable[[], str]] = {
-    "XnorAccumulator[xnor]": _block_verilog,
+    "XnorAccumulator[xnor]": _block_verilog(masked=True),
+    "XnorAccumulator[xnor, masked=False]": _block_verilog(masked=False),
     **{f"reference:{part}": _reference_verilog(part) for part in PARTS},
 }
 
@@ -137,6 +145,7 @@ def measure(name: str, workdir: Path) -> dict[str, object]:
         "lut": util["lut"],
         "ff": util["ff"],
         "carry4": util["carry4"],
+        "srl": util["srl"],
         "lut_per_lane": round(util["lut"] / LANES, 2),
         "mac_per_lut": round(LANES / util["lut"], 2),
     }
@@ -157,12 +166,12 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             print(f"[{i}/{len(DESIGNS)}] {name}: synth_xilinx ...", file=sys.stderr)
             try:
-                rows.append(measure(name, root / name.replace(":", "_").replace("[", "_")))
+                rows.append(measure(name, root / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)))
             except ToolError as exc:
                 print(f"error: {name}: {exc}", file=sys.stderr)
                 return 1
             print(f"      done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    print(table(rows, ["design", "lut", "ff", "carry4", "lut_per_lane", "mac_per_lut"]))
+    print(table(rows, ["design", "lut", "ff", "carry4", "srl", "lut_per_lane", "mac_per_lut"]))
     print(f"goal: <= {GOAL_LUT_PER_LANE:g} LUT per lane (<= {GOAL_LUT_PER_LANE * LANES:.0f} LUT)")
     out = save(
         "xnor_floor",

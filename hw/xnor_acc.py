@@ -3,15 +3,16 @@ weight bits and operands per cycle, one signed sum per dot product."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from amaranth import C, Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import C, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from spec import DatapathSpec, Mode
 
 from ._params import checked
+from .compress import Plan, build_round, carry_chain, count_bit, is_xc7, lut, plan
 
 __all__ = ["ALL_MODES", "XnorAccumulator", "beat_layout"]
 
@@ -125,7 +126,13 @@ class XnorAccumulator(wiring.Component):
         ``modes`` is empty or repeats a mode.
     """
 
-    def __init__(self, spec: DatapathSpec | None = None, *, modes: Iterable[Mode] = ALL_MODES):
+    def __init__(
+        self,
+        spec: DatapathSpec | None = None,
+        *,
+        modes: Iterable[Mode] = ALL_MODES,
+        masked: bool = True,
+    ):
         with checked(self):
             spec = DatapathSpec() if spec is None else spec
             if not isinstance(spec, DatapathSpec):
@@ -140,8 +147,13 @@ class XnorAccumulator(wiring.Component):
                 raise ValueError("modes must name at least one Mode, not ()")
             if len(set(modes)) != len(modes):
                 raise ValueError(f"modes must not repeat a mode, not {modes}")
+            if not isinstance(masked, bool):
+                raise TypeError(f"masked must be a bool, not {masked!r}")
+            if not masked and modes != (Mode.XNOR,):
+                raise ValueError(f"masked=False is built for modes=(Mode.XNOR,) only, not {modes}")
         self.spec = spec
         self.modes = tuple(sorted(modes, key=lambda m: m.value))
+        self.masked = masked
         super().__init__(
             {
                 "i": In(stream.Signature(beat_layout(spec))),
@@ -169,9 +181,14 @@ class XnorAccumulator(wiring.Component):
         beat_bits = (spec.lanes * self._max_lane).bit_length() + 1
         acc_width = (spec.max_beats * spec.lanes * self._max_lane).bit_length() + 1
         acc_width = min(acc_width, spec.acc_bits)  # the spec has proved the code bound fits
-        heights = _column_heights(spec.lanes, self._lane_columns(), self._offset(), beat_bits)
-        levels = _dadda_levels(max(heights))
-        tree_stages = max(1, -(-levels // LEVELS_PER_STAGE))  # a register per group of levels
+        if self.masked:
+            heights = _column_heights(spec.lanes, self._lane_columns(), self._offset(), beat_bits)
+            levels = _dadda_levels(max(heights))
+            tree_stages = max(1, -(-levels // LEVELS_PER_STAGE))  # a register per level group
+        else:
+            columns = self._unmasked_columns(beat_bits)
+            self._compress = plan(columns, first_free=2 * spec.lanes + beat_bits)
+            tree_stages = max(1, len(self._compress.rounds))  # a register per round
         # tree registers, the beat-sum register, the accumulator
         return beat_bits, acc_width, tree_stages + 2
 
@@ -246,17 +263,80 @@ class XnorAccumulator(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        spec = self.spec
         beat_bits, acc_width = self.beat_bits, self.acc_width
         en = Signal()  # every stage advances
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
         accept = self.i.valid & en
 
         legal = Cat(*(self.mode == mode.value for mode in self.modes)).any()
+        if not self.masked:  # a beat must be full; a prefix-masked one lacks its last lane
+            legal &= self.i.payload.valid[-1]
         with m.If(accept & ~legal):
             m.d.sync += self.error.eq(1)
 
-        # Columns of bits, LSB first, plus the per-beat offset as constant bits.
+        ctl = (accept, self.i.payload.first, self.i.payload.last)
+        if self.masked:
+            beat_row, ctl, n_stage = self._masked_tree(m, en, ctl)
+        else:
+            beat_row, ctl, n_stage = self._unmasked_tree(m, en, ctl, is_xc7(platform))
+        ctl_valid, ctl_first, ctl_last = ctl
+        beat_sum = Signal(signed(beat_bits), reset_less=True)
+        s_valid, s_first, s_last = Signal(), *self._control_bits("s")
+        with m.If(en):
+            m.d.sync += [
+                beat_sum.eq(beat_row[:beat_bits].as_signed()),
+                s_valid.eq(ctl_valid),
+                s_first.eq(ctl_first),
+                s_last.eq(ctl_last),
+            ]
+
+        # Accumulator, which is also the output register.
+        acc = Signal(signed(acc_width), reset_less=True)
+        with m.If(en):
+            m.d.sync += self.o.valid.eq(s_valid & s_last)
+            with m.If(s_valid):
+                m.d.sync += acc.eq(self._accumulate(m, acc, s_first, beat_sum, platform))
+        m.d.comb += self.o.payload.eq(acc)
+        assert n_stage + 2 == self.latency, (n_stage, self.latency)
+        return m
+
+    def _accumulate(
+        self, m: Module, acc: Value, first: Value, beat: Value, platform: object
+    ) -> Value:
+        """``(first ? 0 : acc) + beat``. In the unmasked build on Xilinx 7-series, one
+        carry chain whose position LUTs compute ``(acc & ~first) ^ beat`` with the beat
+        bit (a register) on DI: one LUT per accumulator bit, none for bit 0 when the lane
+        count is even (every beat sum ``2*popcount - lanes`` is even, so it stays 0)."""
+        if self.masked or not is_xc7(platform):
+            return Mux(first, 0, acc) + beat
+        width, low = len(acc), 1 - self.spec.lanes % 2
+        ext = [beat[min(i, len(beat) - 1)] for i in range(low, width)]
+        terms = [([first, acc[i]], lambda f, x: x & (f ^ 1)) for i in range(low, width)]
+        return Cat(C(0, low), carry_chain(m, "acc", ext, terms, C(0, 1), xc7=True)[: width - low])
+
+    def _control_bits(self, name: str) -> tuple[Signal, Signal]:
+        """A stage's first and last registers. The unmasked build gives them a reset:
+        a chain of reset-less registers becomes an SRL16 shift register in Yosys, which
+        takes a LUT site that its LUT count would not show."""
+        return (
+            Signal(name=f"{name}_first", reset_less=self.masked),
+            Signal(name=f"{name}_last", reset_less=self.masked),
+        )
+
+    def _stage(self, m: Module, en: Value, name: str, ctl: tuple) -> tuple:
+        """Registered copies of a beat's control (valid, first, last)."""
+        valid = Signal(name=f"{name}_valid")
+        first, last = self._control_bits(name)
+        with m.If(en):
+            m.d.sync += [valid.eq(ctl[0]), first.eq(ctl[1]), last.eq(ctl[2])]
+        return valid, first, last
+
+    def _masked_tree(self, m: Module, en: Value, ctl: tuple) -> tuple[Value, tuple, int]:
+        """SPEC 6's beat sum from the lane bits of :meth:`_lane_bits`: a Dadda tree with a
+        register after every :data:`LEVELS_PER_STAGE` levels and after the last (one
+        register even when no level is needed), then :data:`FINAL_ROWS` rows added.
+        Returns the beat sum (mod ``2**beat_bits``), its control and the stage count."""
+        spec, beat_bits = self.spec, self.beat_bits
         cols: list[list[Value]] = [[] for _ in range(beat_bits)]
         for j in range(spec.lanes):
             bits = self._lane_bits(m, j, self.i.payload)
@@ -268,7 +348,6 @@ class XnorAccumulator(wiring.Component):
                 cols[col].append(C(1, 1))
 
         def stage(name: str, cols: list[list[Value]], ctl: tuple) -> tuple:
-            """Register every column and the control (valid, first, last) of a beat."""
             new_cols = []
             for c, bits in enumerate(cols):
                 if not bits:
@@ -278,16 +357,8 @@ class XnorAccumulator(wiring.Component):
                 with m.If(en):
                     m.d.sync += r.eq(Cat(*bits))
                 new_cols.append(list(r))
-            valid = Signal(name=f"{name}_valid")
-            first = Signal(name=f"{name}_first", reset_less=True)
-            last = Signal(name=f"{name}_last", reset_less=True)
-            with m.If(en):
-                m.d.sync += [valid.eq(ctl[0]), first.eq(ctl[1]), last.eq(ctl[2])]
-            return new_cols, (valid, first, last)
+            return new_cols, self._stage(m, en, name, ctl)
 
-        # The tree, with a register after every LEVELS_PER_STAGE levels and after the last
-        # (one register even when no level is needed).
-        ctl = (accept, self.i.payload.first, self.i.payload.last)
         targets = _dadda_targets(max(len(c) for c in cols))
         n_stage = 0
         for level, target in enumerate(targets):
@@ -298,29 +369,60 @@ class XnorAccumulator(wiring.Component):
         if not targets:
             cols, ctl = stage("t0", cols, ctl)
             n_stage += 1
-        ctl_valid, ctl_first, ctl_last = ctl
-
-        # Carry-propagate adders: FINAL_ROWS rows -> the signed beat sum (mod 2**beat_bits).
         rows = [Cat(*[(c[r] if len(c) > r else C(0, 1)) for c in cols]) for r in range(FINAL_ROWS)]
-        beat_sum = Signal(signed(beat_bits), reset_less=True)
-        s_valid, s_first, s_last = Signal(), Signal(reset_less=True), Signal(reset_less=True)
-        with m.If(en):
-            m.d.sync += [
-                beat_sum.eq(sum(rows)[:beat_bits].as_signed()),
-                s_valid.eq(ctl_valid),
-                s_first.eq(ctl_first),
-                s_last.eq(ctl_last),
-            ]
+        return sum(rows), ctl, n_stage
 
-        # Accumulator, which is also the output register.
-        acc = Signal(signed(acc_width), reset_less=True)
-        with m.If(en):
-            m.d.sync += self.o.valid.eq(s_valid & s_last)
-            with m.If(s_valid):
-                m.d.sync += acc.eq(Mux(s_first, 0, acc) + beat_sum)
-        m.d.comb += self.o.payload.eq(acc)
-        assert n_stage + 2 == self.latency, (n_stage, self.latency)
-        return m
+    def _unmasked_columns(self, beat_bits: int) -> list[list[int]]:
+        """Token columns of the unmasked beat sum ``2*popcount(xnor) - lanes``.
+
+        Lanes ``3g .. 3g+2`` give tokens ``2g`` (their count's bit 0, column 1) and
+        ``2g + 1`` (bit 1, column 2); a remainder of two lanes does the same, one lane
+        gives its XNOR (column 1). The offset's ones are tokens from ``2 * lanes`` up.
+        """
+        lanes = self.spec.lanes
+        cols: list[list[int]] = [[] for _ in range(beat_bits)]
+        for g in range(-(-lanes // 3)):
+            cols[1].append(2 * g)
+            if 3 * g + 1 < lanes:
+                cols[2].append(2 * g + 1)
+        offset = -lanes % (1 << beat_bits)
+        for col in range(beat_bits):
+            if (offset >> col) & 1:
+                cols[col].append(2 * lanes + col)
+        return cols
+
+    def _unmasked_tree(
+        self, m: Module, en: Value, ctl: tuple, xc7: bool
+    ) -> tuple[Value, tuple, int]:
+        """The beat sum of every lane, ``2*popcount(~(a ^ w)) - lanes``: a LUT pair per
+        three lanes, then the carry-chain rounds of :mod:`hw.compress`, registered after
+        each round (once when there is none)."""
+        lanes, beat_bits = self.spec.lanes, self.beat_bits
+        beat = self.i.payload
+        value: dict[int, Value] = {}
+        for g in range(-(-lanes // 3)):
+            group = range(3 * g, min(3 * g + 3, lanes))
+            ins = [v for j in group for v in (beat.a[j][0], beat.w[j])]
+            value[2 * g] = lut(m, f"cnt{g}_b0", ins, _xnor_count_bit(0), xc7=xc7)
+            if len(group) > 1:
+                value[2 * g + 1] = lut(m, f"cnt{g}_b1", ins, _xnor_count_bit(1), xc7=xc7)
+        for col in range(beat_bits):
+            value[2 * lanes + col] = C(1, 1)
+        compress: Plan = self._compress
+        n_stage = 0
+        for k, chains in enumerate([*compress.rounds] or [()]):
+            build_round(m, f"r{k}", chains, value, xc7=xc7)
+            for t, v in value.items():
+                if isinstance(v, Const):
+                    continue
+                r = Signal(name=f"t{k}_{t}")  # reset: no SRL16 (see _control_bits)
+                with m.If(en):
+                    m.d.sync += r.eq(v)
+                value[t] = r
+            ctl = self._stage(m, en, f"t{k}", ctl)
+            n_stage += 1
+        row = Cat(*(value[t] if t is not None else C(0, 1) for t in compress.row))
+        return row, ctl, n_stage
 
 
 # -- compressor tree (pure helpers, also used to plan the pipeline) ---------------------
@@ -381,3 +483,13 @@ def _reduce_level(m: Module, cols: list[list[Value]], target: int, name: str) ->
                 carries_in += 1
         new[c].extend(bits)
     return new
+
+
+def _xnor_count_bit(k: int) -> Callable[..., Value | int]:
+    """Bit ``k`` of the number of matching (weight, activation) pairs among its
+    arguments, given as ``a0, w0, a1, w1, ...``: one LUT of a lane group."""
+
+    def fn(*aw: Value | int) -> Value | int:
+        return count_bit([x ^ y ^ 1 for x, y in zip(aw[0::2], aw[1::2], strict=True)], k)
+
+    return fn

@@ -364,3 +364,64 @@ def test_sizes() -> None:
     assert (full.acc_width, full.beat_bits, full.latency) == (26, 14, 5)  # +-33,423,360
     limit = elaborated(DatapathSpec(lanes=1, act_bits=1, acc_bits=8, max_beats=127))
     assert (limit.acc_width, limit.latency) == (8, 3)
+
+
+# -- the unmasked build (masked=False) --------------------------------------------------
+
+
+def full_jobs(rng: np.random.Generator, lanes: int, n: int, max_beats: int) -> list[Job]:
+    """``n`` xnor dot products of whole beats (1..max_beats of them)."""
+    jobs = []
+    for _ in range(n):
+        length = lanes * int(rng.integers(1, max_beats + 1))
+        jobs.append((Mode.XNOR, rng.integers(0, 2, size=length), rng.integers(0, 2, size=length)))
+    return jobs
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 3, 4, 5, 7, 8, 13, 31, 32, 33, 64])
+def test_unmasked_full_beats(lanes: int) -> None:
+    """Every lane count (each leaves a different remainder of three and a different
+    carry-chain schedule) against the model, with random stalls."""
+    spec = DatapathSpec(lanes=lanes, act_bits=1, acc_bits=24, max_beats=16)
+    rng = np.random.default_rng(lanes)
+    jobs = full_jobs(rng, lanes, n=24, max_beats=4)
+    # The extremes too: every lane matching, every lane not (the carries' edges).
+    w = rng.integers(0, 2, size=4 * lanes)
+    jobs += [(Mode.XNOR, w, w), (Mode.XNOR, w, 1 - w)]
+    dut = XnorAccumulator(spec, modes=(Mode.XNOR,), masked=False)
+    got, n_beats = simulate(dut, jobs, seed=lanes)
+    assert got == expected(spec, jobs)
+    assert len(got) == len(jobs) and n_beats >= len(jobs)
+    assert (max(got), min(got)) == (4 * lanes, -4 * lanes)
+
+
+def test_unmasked_flags_a_partial_beat() -> None:
+    """A beat whose last lane is not valid (a partial prefix-masked beat) sets error."""
+    spec = DatapathSpec(lanes=4, act_bits=1, acc_bits=16, max_beats=8)
+    dut = XnorAccumulator(spec, modes=(Mode.XNOR,), masked=False)
+    flags: list[int] = []
+
+    async def producer(ctx: Any) -> None:
+        rng = random.Random(0)
+        ctx.set(dut.mode, Mode.XNOR.value)
+        await produce(ctx, dut.i, beat_payloads(spec, np.ones(8, int), np.ones(8, int)), rng, 0.0)
+        await ctx.tick().repeat(2)
+        flags.append(ctx.get(dut.error))
+        await produce(ctx, dut.i, beat_payloads(spec, np.ones(7, int), np.ones(7, int)), rng, 0.0)
+        await ctx.tick()
+        flags.append(ctx.get(dut.error))
+
+    async def consumer(ctx: Any) -> None:
+        sums.extend(await consume(ctx, dut.o, 2, random.Random(1), 0.0))
+
+    sums: list[int] = []
+    run(dut, producer, consumer, deadline_cycles=100)
+    assert flags == [0, 1]
+    assert sums[0] == 8
+
+
+def test_unmasked_needs_xnor_only() -> None:
+    with pytest.raises(ValueError, match=r"masked=False is built for modes=\(Mode.XNOR,\) only"):
+        XnorAccumulator(modes=ALL_MODES, masked=False)
+    with pytest.raises(TypeError, match="masked must be a bool, not 0"):
+        XnorAccumulator(modes=(Mode.XNOR,), masked=0)

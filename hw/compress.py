@@ -1,0 +1,270 @@
+"""Carry-chain compressors for the unmasked XNOR datapath, placed by hand on LUT6 and
+CARRY4 of Xilinx 7-series, with a generic twin for every other target.
+
+Why by hand: Yosys's ABC maps a popcount for delay. It splits each 6-input 3-lane
+counter into a shared LUT2 and two LUT5s, and never folds a small count into the LUTs
+that feed a carry chain; a 32-lane XNOR popcount plus accumulator comes to about 80 LUTs
+(``python -m bench.xnor_floor``). Here each LUT is placed: a 3-lane counter is two LUT6s,
+and each carry-chain position is one LUT computing ``P = a ^ b``, where ``a`` is a plain
+bit that also drives the chain's ``DI`` and ``b`` is any function of up to five bits (a
+digit of the count of up to five bits, say).
+
+:func:`plan` schedules the reduction of columns of bits from their tokens alone, so the
+pipeline depth is known before elaboration; :func:`build_round` turns one round of it into
+gateware, as primitives (``xc7=True``) or as plain Amaranth arithmetic that any other
+toolchain, and the simulator, maps itself. Both compute the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from amaranth import C, Cat, Const, Instance, Module, Signal, Value
+
+__all__ = ["Chain", "Plan", "build_round", "carry_chain", "count_bit", "is_xc7", "lut", "plan"]
+
+#: Bits a chain's first position counts into its ``b`` digits: a LUT6 has six inputs and
+#: one of them is the position's ``a``.
+MAX_COUNT = 5
+
+
+def is_xc7(platform: object) -> bool:
+    """Whether ``platform`` is an Amaranth Xilinx 7-series platform (LUT6 + CARRY4)."""
+    return getattr(platform, "family", None) == "series7"
+
+
+def count_bit(bits: Sequence[Value | int], k: int) -> Value | int:
+    """Bit ``k`` of the number of ones in ``bits``: an Amaranth expression for Values,
+    an int for 0/1 ints, so one function describes a LUT to both back-ends."""
+    total = sum(bits)
+    return total[k] if isinstance(total, Value) else (total >> k) & 1
+
+
+def lut(
+    m: Module, name: str, inputs: Sequence[Value], fn: Callable[..., Value | int], *, xc7: bool
+) -> Value:
+    """A 1-bit function of the non-constant ``inputs`` (at most six), as one LUT.
+
+    ``fn`` takes one argument per input and must accept 1-bit Values and 0/1 ints alike
+    (``&``, ``|``, ``^``, ``x ^ 1`` for negation, :func:`count_bit`). With ``xc7`` it is a
+    ``LUTk`` primitive whose INIT tabulates ``fn`` (constant inputs folded in); else the
+    expression. A function of constants only is a constant, and costs nothing.
+    """
+    live = [j for j, x in enumerate(inputs) if not isinstance(x, Const)]
+    assert len(live) <= 6, f"{name}: a LUT has at most 6 inputs, not {len(live)}"
+
+    def tabulate(index: int) -> int:
+        args = [x.value if isinstance(x, Const) else 0 for x in inputs]
+        for bit, j in enumerate(live):
+            args[j] = (index >> bit) & 1
+        return fn(*args) & 1
+
+    if not live:
+        return C(tabulate(0), 1)
+    out = Signal(name=name)
+    if xc7:
+        k = len(live)
+        init = sum(tabulate(i) << i for i in range(1 << k))
+        ports = {f"i_I{bit}": inputs[j] for bit, j in enumerate(live)}
+        m.submodules[name] = Instance(f"LUT{k}", p_INIT=C(init, 1 << k), o_O=out, **ports)
+    else:
+        m.d.comb += out.eq(fn(*inputs))
+    return out
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One carry chain of a round, over columns ``col .. col + len(a) - 1``; tokens name
+    bits (see :func:`plan`).
+
+    ``cin`` enters as carry-in (weight ``col``). Position ``i`` adds ``a[i]`` and ``b[i]``
+    (either may be None, meaning 0), except that the first ``bitlen(len(count))``
+    positions add, instead of ``b``, the digits of the number of ones among ``count``
+    (bits of column ``col``). ``out[i]`` is the sum bit of position ``i``; ``out[-1]`` the
+    carry out, None where it would fall past the top column.
+    """
+
+    col: int
+    cin: int | None
+    count: tuple[int, ...]
+    a: tuple[int | None, ...]
+    b: tuple[int | None, ...]
+    out: tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole reduction: ``rounds`` of chains (each round registered) and the final
+    row, a token or None per column."""
+
+    rounds: tuple[tuple[Chain, ...], ...]
+    row: tuple[int | None, ...]
+
+    @property
+    def positions(self) -> int:
+        """Carry-chain positions, one LUT each."""
+        return sum(len(ch.a) for r in self.rounds for ch in r)
+
+
+class _Tokens:
+    def __init__(self, first: int) -> None:
+        self.next = first
+
+    def new(self) -> int:
+        self.next += 1
+        return self.next - 1
+
+
+def plan(columns: Sequence[Sequence[int]], first_free: int) -> Plan:
+    """The cheapest (fewest positions, then fewest rounds) of :func:`_plan` over the
+    sizes round 1's counting chains may take."""
+    candidates = [
+        _plan(columns, first_free, most, least)
+        for most in range(MAX_COUNT + 2, 1, -1)
+        for least in range(2, most + 1)
+    ]
+    return min(candidates, key=lambda p: (p.positions, len(p.rounds)))
+
+
+def _plan(columns: Sequence[Sequence[int]], first_free: int, most: int, least: int) -> Plan:
+    """Plan the reduction of ``columns`` (tokens of the bits of each column, LSB first)
+    to one bit per column, modulo ``2**len(columns)``; new tokens count up from
+    ``first_free``.
+
+    Round 1 forms counting chains of ``least`` to ``most`` bits of a column (carry-in,
+    ``a`` and a count of the rest, at most five), with the next columns' bits as ``a``
+    of the count's upper digits. Every later round adds the rows
+    (chain results) in pairs, lowest first; the bits no chain took wait in a pool and
+    enter as carry-ins, in free ``a``/``b`` slots, or, when no pair is left, as a row.
+    """
+    width = len(columns)
+    tok = _Tokens(first_free)
+    pool: list[list[int]] = [list(c) for c in columns]
+    rows: list[dict[int, int]] = []
+    rounds: list[tuple[Chain, ...]] = []
+
+    def take(c: int) -> int | None:
+        return pool[c].pop() if c < width and pool[c] else None
+
+    def outputs(col: int, n: int) -> tuple[int | None, ...]:
+        return tuple(tok.new() if col + i < width else None for i in range(n + 1))
+
+    chains = []
+    for c in range(width):
+        while len(pool[c]) >= least:
+            cin, a0 = take(c), take(c)
+            count = tuple(take(c) for _ in range(min(len(pool[c]), most - 2)))
+            n = min(max(len(count).bit_length(), 1), width - c)
+            a = (a0, *(take(c + i) for i in range(1, n)))
+            chain = Chain(c, cin, count, a, (None,) * n, outputs(c, n))
+            chains.append(chain)
+            rows.append(_row(chain))
+    if chains:
+        rounds.append(tuple(chains))
+
+    def crowded() -> bool:
+        return any(sum(c in r for r in rows) + len(pool[c]) > 1 for c in range(width))
+
+    while crowded():
+        while len(rows) < 2:
+            rows.append({c: take(c) for c in range(width) if pool[c]})
+        rows.sort(key=lambda r: (min(r), -max(r)))
+        chains, nxt = [], []
+        for x, y in zip(rows[0::2], rows[1::2], strict=False):
+            start = max(min(x), min(y))
+            # Run down while a free slot there can take a pool bit.
+            while start > min(min(x), min(y)) and pool[start - 1]:
+                start -= 1
+            top = min(max(max(x), max(y)), width - 1)
+            # Free slots at the top: run on while the pool has bits there.
+            while top + 1 < width and pool[top + 1]:
+                top += 1
+            a, b = [], []
+            for c in range(start, top + 1):
+                ai, bi = x.get(c), y.get(c)
+                a.append(ai if ai is not None else take(c))
+                b.append(bi if bi is not None else take(c))
+            n = top - start + 1
+            chain = Chain(start, take(start), (), tuple(a), tuple(b), outputs(start, n))
+            low = {c: t for r in (x, y) for c, t in r.items() if c < start}
+            chains.append(chain)
+            nxt.append(low | _row(chain))
+        if len(rows) % 2:
+            nxt.append(rows[-1])
+        rounds.append(tuple(chains))
+        rows = nxt
+    row = {c: t for r in rows for c, t in r.items()}
+    row |= {c: pool[c].pop() for c in range(width) if pool[c]}
+    return Plan(tuple(rounds), tuple(row.get(c) for c in range(width)))
+
+
+def _row(chain: Chain) -> dict[int, int]:
+    return {chain.col + i: t for i, t in enumerate(chain.out) if t is not None}
+
+
+def build_round(
+    m: Module, name: str, chains: Sequence[Chain], value: dict[int, Value], *, xc7: bool
+) -> None:
+    """Gateware of one round: each chain's outputs go into ``value`` (token -> Value),
+    combinational; the caller registers them."""
+    for k, ch in enumerate(chains):
+        n = len(ch.a)
+        zero = C(0, 1)
+        a = [value[t] if t is not None else zero for t in ch.a]
+        count = [value[t] for t in ch.count]
+        digits = len(count).bit_length()
+        terms: list[tuple[list[Value], Callable[..., Value | int]]] = []
+        for i in range(n):
+            if i < digits:
+                terms.append((count, lambda *xs, i=i: count_bit(xs, i)))
+            else:
+                t = ch.b[i]
+                terms.append(([value[t] if t is not None else zero], lambda x: x))
+        cin = value[ch.cin] if ch.cin is not None else zero
+        bits = carry_chain(m, f"{name}_{k}", a, terms, cin, xc7=xc7)
+        for i, t in enumerate(ch.out):
+            if t is not None:
+                value[t] = bits[i]
+
+
+def carry_chain(
+    m: Module,
+    name: str,
+    a: list[Value],
+    terms: list[tuple[list[Value], Callable[..., Value | int]]],
+    cin: Value,
+    *,
+    xc7: bool,
+) -> Value:
+    """``a + b + cin`` over ``len(a)`` positions, ``b[i] = fn(*inputs)`` of ``terms[i]``
+    (``fn`` as for :func:`lut`, at most five inputs);
+    ``len(a) + 1`` bits. On Xilinx ``a[i]`` drives DI and one LUT per position computes
+    ``a[i] ^ b[i]``: a CARRY4 passes ``DI`` on where that is 0, when ``a == b``."""
+    n = len(a)
+    if not xc7:
+        out = Signal(n + 1, name=name)
+        m.d.comb += out.eq(Cat(*a) + Cat(*(fn(*ins) for ins, fn in terms)) + cin)
+        return out
+    props = [
+        lut(m, f"{name}_p{i}", [a[i], *ins], lambda x, *ys, fn=fn: x ^ fn(*ys), xc7=True)
+        for i, (ins, fn) in enumerate(terms)
+    ]
+    sums: list[Value] = []
+    carry: Value = C(0, 1)
+    for s in range(-(-n // 4)):
+        idx = range(4 * s, min(4 * s + 4, n))
+        pad = 4 - len(idx)
+        o, co = Signal(4, name=f"{name}_o{s}"), Signal(4, name=f"{name}_co{s}")
+        m.submodules[f"{name}_carry{s}"] = Instance(
+            "CARRY4",
+            i_CI=carry,
+            i_CYINIT=cin if s == 0 else C(0, 1),
+            i_DI=Cat(*(a[i] for i in idx), C(0, pad)),
+            i_S=Cat(*(props[i] for i in idx), C(0, pad)),
+            o_O=o,
+            o_CO=co,
+        )
+        sums += [o[j] for j in range(len(idx))]
+        carry = co[len(idx) - 1]
+    return Cat(*sums, carry)
