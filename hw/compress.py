@@ -79,15 +79,17 @@ class Chain:
     bits (see :func:`plan`).
 
     ``cin`` enters as carry-in (weight ``col``). Position ``i`` adds ``a[i]`` and ``b[i]``
-    (either may be None, meaning 0), except that the first ``bitlen(len(count))``
-    positions add, instead of ``b``, the digits of the number of ones among ``count``
-    (bits of column ``col``). ``out[i]`` is the sum bit of position ``i``; ``out[-1]`` the
-    carry out, None where it would fall past the top column.
+    (either may be None, meaning 0), except that the first positions add, instead of
+    ``b``, the digits of the number of ones among ``count`` (bits of column ``col``) and
+    of matching pairs among ``lanes`` (lane tokens, each a weight and an activation bit:
+    two LUT inputs). ``out[i]`` is the sum bit of position ``i``; ``out[-1]`` the carry
+    out, None where it would fall past the top column.
     """
 
     col: int
     cin: int | None
     count: tuple[int, ...]
+    lanes: tuple[int, ...]
     a: tuple[int | None, ...]
     b: tuple[int | None, ...]
     out: tuple[int | None, ...]
@@ -116,25 +118,40 @@ class _Tokens:
         return self.next - 1
 
 
-def plan(columns: Sequence[Sequence[int]], first_free: int) -> Plan:
+def plan(
+    columns: Sequence[Sequence[int]],
+    first_free: int,
+    lanes: Sequence[Sequence[int]] = (),
+) -> Plan | None:
     """The cheapest (fewest positions, then fewest rounds) of :func:`_plan` over the
-    sizes round 1's counting chains may take."""
+    sizes round 1's counting chains may take; None if none can count every lane token.
+
+    ``lanes`` lists, per column, lane tokens: XNOR pairs that round 1 must count inside
+    a chain (two LUT inputs each) rather than as bits.
+    """
     candidates = [
-        _plan(columns, first_free, most, least)
+        _plan(columns, first_free, lanes, most, least)
         for most in range(MAX_COUNT + 2, 1, -1)
         for least in range(2, most + 1)
     ]
-    return min(candidates, key=lambda p: (p.positions, len(p.rounds)))
+    feasible = [p for p in candidates if p is not None]
+    return min(feasible, key=lambda p: (p.positions, len(p.rounds)), default=None)
 
 
-def _plan(columns: Sequence[Sequence[int]], first_free: int, most: int, least: int) -> Plan:
+def _plan(
+    columns: Sequence[Sequence[int]],
+    first_free: int,
+    lanes: Sequence[Sequence[int]],
+    most: int,
+    least: int,
+) -> Plan | None:
     """Plan the reduction of ``columns`` (tokens of the bits of each column, LSB first)
     to one bit per column, modulo ``2**len(columns)``; new tokens count up from
-    ``first_free``.
+    ``first_free``. None if a lane token is left uncounted.
 
     Round 1 forms counting chains of ``least`` to ``most`` bits of a column (carry-in,
-    ``a`` and a count of the rest, at most five), with the next columns' bits as ``a``
-    of the count's upper digits. Every later round adds the rows
+    ``a`` and a count of the rest, at most five LUT inputs, lane tokens first), with the
+    next columns' bits as ``a`` of the count's upper digits. Every later round adds the rows
     (chain results) in pairs, lowest first; the bits no chain took wait in a pool and
     enter as carry-ins, in free ``a``/``b`` slots, or, when no pair is left, as a row.
     """
@@ -150,16 +167,21 @@ def _plan(columns: Sequence[Sequence[int]], first_free: int, most: int, least: i
     def outputs(col: int, n: int) -> tuple[int | None, ...]:
         return tuple(tok.new() if col + i < width else None for i in range(n + 1))
 
+    waiting = [list(lanes[c]) if c < len(lanes) else [] for c in range(width)]
     chains = []
     for c in range(width):
-        while len(pool[c]) >= least:
+        while len(pool[c]) >= least or (waiting[c] and len(pool[c]) >= 2):
             cin, a0 = take(c), take(c)
-            count = tuple(take(c) for _ in range(min(len(pool[c]), most - 2)))
-            n = min(max(len(count).bit_length(), 1), width - c)
+            counted = tuple(waiting[c].pop() for _ in range(min(len(waiting[c]), 2)))
+            budget = min(MAX_COUNT - 2 * len(counted), most - 2)
+            count = tuple(take(c) for _ in range(min(len(pool[c]), budget)))
+            n = min(max((len(count) + len(counted)).bit_length(), 1), width - c)
             a = (a0, *(take(c + i) for i in range(1, n)))
-            chain = Chain(c, cin, count, a, (None,) * n, outputs(c, n))
+            chain = Chain(c, cin, count, counted, a, (None,) * n, outputs(c, n))
             chains.append(chain)
             rows.append(_row(chain))
+    if any(waiting):
+        return None
     if chains:
         rounds.append(tuple(chains))
 
@@ -186,7 +208,7 @@ def _plan(columns: Sequence[Sequence[int]], first_free: int, most: int, least: i
                 a.append(ai if ai is not None else take(c))
                 b.append(bi if bi is not None else take(c))
             n = top - start + 1
-            chain = Chain(start, take(start), (), tuple(a), tuple(b), outputs(start, n))
+            chain = Chain(start, take(start), (), (), tuple(a), tuple(b), outputs(start, n))
             low = {c: t for r in (x, y) for c, t in r.items() if c < start}
             chains.append(chain)
             nxt.append(low | _row(chain))
@@ -206,18 +228,20 @@ def _row(chain: Chain) -> dict[int, int]:
 def build_round(
     m: Module, name: str, chains: Sequence[Chain], value: dict[int, Value], *, xc7: bool
 ) -> None:
-    """Gateware of one round: each chain's outputs go into ``value`` (token -> Value),
-    combinational; the caller registers them."""
+    """Gateware of one round: each chain's outputs go into ``value`` (token -> Value;
+    a lane token's Value is its two bits), combinational; the caller registers them."""
     for k, ch in enumerate(chains):
         n = len(ch.a)
         zero = C(0, 1)
         a = [value[t] if t is not None else zero for t in ch.a]
         count = [value[t] for t in ch.count]
-        digits = len(count).bit_length()
+        count += [value[t][k] for t in ch.lanes for k in (0, 1)]
+        digits = (len(ch.count) + len(ch.lanes)).bit_length()
+        n_bits = len(ch.count)
         terms: list[tuple[list[Value], Callable[..., Value | int]]] = []
         for i in range(n):
             if i < digits:
-                terms.append((count, lambda *xs, i=i: count_bit(xs, i)))
+                terms.append((count, lambda *xs, i=i, nb=n_bits: count_bit(_xnor_pairs(xs, nb), i)))
             else:
                 t = ch.b[i]
                 terms.append(([value[t] if t is not None else zero], lambda x: x))
@@ -268,3 +292,10 @@ def carry_chain(
         sums += [o[j] for j in range(len(idx))]
         carry = co[len(idx) - 1]
     return Cat(*sums, carry)
+
+
+def _xnor_pairs(xs: Sequence[Value | int], n_bits: int) -> list[Value | int]:
+    """The first ``n_bits`` of ``xs`` as they are, then the XNOR of each following pair
+    (a lane's weight and activation bits: 1 where they match)."""
+    pairs = xs[n_bits:]
+    return [*xs[:n_bits], *(x ^ y ^ 1 for x, y in zip(pairs[0::2], pairs[1::2], strict=True))]

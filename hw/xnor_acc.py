@@ -186,8 +186,7 @@ class XnorAccumulator(wiring.Component):
             levels = _dadda_levels(max(heights))
             tree_stages = max(1, -(-levels // LEVELS_PER_STAGE))  # a register per level group
         else:
-            columns = self._unmasked_columns(beat_bits)
-            self._compress = plan(columns, first_free=2 * spec.lanes + beat_bits)
+            self._compress, self._lanes_in_chain = self._unmasked_plan(beat_bits)
             tree_stages = max(1, len(self._compress.rounds))  # a register per round
         # tree registers, the beat-sum register, the accumulator
         return beat_bits, acc_width, tree_stages + 2
@@ -372,24 +371,49 @@ class XnorAccumulator(wiring.Component):
         rows = [Cat(*[(c[r] if len(c) > r else C(0, 1)) for c in cols]) for r in range(FINAL_ROWS)]
         return sum(rows), ctl, n_stage
 
-    def _unmasked_columns(self, beat_bits: int) -> list[list[int]]:
-        """Token columns of the unmasked beat sum ``2*popcount(xnor) - lanes``.
+    def _unmasked_columns(
+        self, beat_bits: int, lanes_in_chain: bool
+    ) -> tuple[list[list[int]], list[list[int]]]:
+        """Token columns (bits, and lane tokens) of ``2*popcount(xnor) - lanes``.
 
         Lanes ``3g .. 3g+2`` give tokens ``2g`` (their count's bit 0, column 1) and
-        ``2g + 1`` (bit 1, column 2); a remainder of two lanes does the same, one lane
-        gives its XNOR (column 1). The offset's ones are tokens from ``2 * lanes`` up.
+        ``2g + 1`` (bit 1, column 2). The one or two lanes left over do the same, or,
+        with ``lanes_in_chain``, are lane tokens ``2g``, ``2g + 1`` that a chain counts
+        directly. The offset's ones are tokens from ``2 * lanes`` up.
         """
         lanes = self.spec.lanes
         cols: list[list[int]] = [[] for _ in range(beat_bits)]
-        for g in range(-(-lanes // 3)):
+        lane_cols: list[list[int]] = [[] for _ in range(beat_bits)]
+        full, rest = divmod(lanes, 3)
+        for g in range(full):
             cols[1].append(2 * g)
-            if 3 * g + 1 < lanes:
-                cols[2].append(2 * g + 1)
+            cols[2].append(2 * g + 1)
+        if rest and lanes_in_chain:
+            lane_cols[1] += [2 * full + k for k in range(rest)]
+        elif rest:
+            cols[1].append(2 * full)
+            if rest == 2:
+                cols[2].append(2 * full + 1)
         offset = -lanes % (1 << beat_bits)
         for col in range(beat_bits):
             if (offset >> col) & 1:
                 cols[col].append(2 * lanes + col)
-        return cols
+        return cols, lane_cols
+
+    def _unmasked_plan(self, beat_bits: int) -> tuple[Plan, bool]:
+        """The carry-chain plan with the fewest LUTs (then rounds): leftover lanes
+        (``lanes % 3``) counted by their own LUTs, or inside a chain when one can."""
+        lanes = self.spec.lanes
+        options = []
+        for in_chain in (False, True) if lanes % 3 else (False,):
+            cols, lane_cols = self._unmasked_columns(beat_bits, in_chain)
+            found = plan(cols, first_free=2 * lanes + beat_bits, lanes=lane_cols)
+            if found is not None:
+                leftover_luts = 0 if in_chain else lanes % 3
+                luts = found.positions + leftover_luts
+                options.append((luts, len(found.rounds), in_chain, found))
+        _, _, in_chain, best = min(options, key=lambda o: o[:3])
+        return best, in_chain
 
     def _unmasked_tree(
         self, m: Module, en: Value, ctl: tuple, xc7: bool
@@ -402,6 +426,10 @@ class XnorAccumulator(wiring.Component):
         value: dict[int, Value] = {}
         for g in range(-(-lanes // 3)):
             group = range(3 * g, min(3 * g + 3, lanes))
+            if len(group) < 3 and self._lanes_in_chain:
+                for k, j in enumerate(group):
+                    value[2 * g + k] = Cat(beat.a[j][0], beat.w[j])
+                continue
             ins = [v for j in group for v in (beat.a[j][0], beat.w[j])]
             value[2 * g] = lut(m, f"cnt{g}_b0", ins, _xnor_count_bit(0), xc7=xc7)
             if len(group) > 1:
@@ -415,7 +443,7 @@ class XnorAccumulator(wiring.Component):
             for t, v in value.items():
                 if isinstance(v, Const):
                     continue
-                r = Signal(name=f"t{k}_{t}")  # reset: no SRL16 (see _control_bits)
+                r = Signal(len(v), name=f"t{k}_{t}")  # reset: no SRL16 (see _control_bits)
                 with m.If(en):
                     m.d.sync += r.eq(v)
                 value[t] = r
