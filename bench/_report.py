@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from pathlib import Path
 from typing import Any
 
 from golden._io import write_atomic
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def folder_name(name: str) -> str:
+    """``name`` (a block or design name such as ``X[a, b=1]``) as a plain folder name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:

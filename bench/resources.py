@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ from hw.synth import (
 from hw.xnor_acc import XnorAccumulator
 from spec import DatapathSpec, Mode
 
-from ._report import RESULTS_DIR, save, table
+from ._report import RESULTS_DIR, folder_name, save, table
 
 LANES, ACT_BITS, FREQ_MHZ = 32, 8, 150.0
 
@@ -201,8 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             try:
-                folder = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
-                rows.append(measure(name, BLOCKS[name], root / folder))
+                rows.append(measure(name, BLOCKS[name], root / folder_name(name)))
             except ToolError as exc:
                 print(f"error: {name}: {exc}", file=sys.stderr)
                 return 1

@@ -18,13 +18,12 @@ written the obvious way and left to Yosys and ABC to map:
 Each reference has the block's widths (``beat_bits``, ``acc_width``) and registers, and
 is checked cycle by cycle against NumPy in ``tests/bench/test_xnor_floor.py``. The
 references are for comparison only; nothing in ``hw/`` uses them. Prints a table and
-writes ``bench/results/xnor_floor.json``; a run takes about two minutes.
+writes ``bench/results/xnor_floor.json``; a run takes about a minute.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from hw.synth import ToolError, use_yowasp, xc7_utilization
 from hw.xnor_acc import XnorAccumulator
 from spec import DatapathSpec, Mode
 
-from ._report import RESULTS_DIR, save, table
+from ._report import RESULTS_DIR, folder_name, save, table
 
 LANES = 32
 
@@ -166,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             print(f"[{i}/{len(DESIGNS)}] {name}: synth_xilinx ...", file=sys.stderr)
             try:
-                rows.append(measure(name, root / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)))
+                rows.append(measure(name, root / folder_name(name)))
             except ToolError as exc:
                 print(f"error: {name}: {exc}", file=sys.stderr)
                 return 1

@@ -22,7 +22,17 @@ from dataclasses import dataclass
 
 from amaranth import C, Cat, Const, Instance, Module, Signal, Value
 
-__all__ = ["Chain", "Plan", "build_round", "carry_chain", "count_bit", "is_xc7", "lut", "plan"]
+__all__ = [
+    "Chain",
+    "Plan",
+    "build_round",
+    "carry_chain",
+    "count_bit",
+    "is_xc7",
+    "lut",
+    "plan",
+    "xnor_pairs",
+]
 
 #: Bits a chain's first position counts into its ``b`` digits: a LUT6 has six inputs and
 #: one of them is the position's ``a``.
@@ -107,6 +117,12 @@ class Plan:
     def positions(self) -> int:
         """Carry-chain positions, one LUT each."""
         return sum(len(ch.a) for r in self.rounds for ch in r)
+
+    def needed_after(self, k: int) -> set[int]:
+        """Tokens a later round or the final row reads: what round ``k``'s register
+        must hold."""
+        later = [t for r in self.rounds[k + 1 :] for ch in r for t in _operands(ch)]
+        return {t for t in (*later, *self.row) if t is not None}
 
 
 class _Tokens:
@@ -221,6 +237,10 @@ def _plan(
     return Plan(tuple(rounds), tuple(row.get(c) for c in range(width)))
 
 
+def _operands(chain: Chain) -> tuple[int | None, ...]:
+    return (*chain.count, *chain.lanes, *chain.a, *chain.b, chain.cin)
+
+
 def _row(chain: Chain) -> dict[int, int]:
     return {chain.col + i: t for i, t in enumerate(chain.out) if t is not None}
 
@@ -241,7 +261,7 @@ def build_round(
         terms: list[tuple[list[Value], Callable[..., Value | int]]] = []
         for i in range(n):
             if i < digits:
-                terms.append((count, lambda *xs, i=i, nb=n_bits: count_bit(_xnor_pairs(xs, nb), i)))
+                terms.append((count, lambda *xs, i=i, nb=n_bits: count_bit(xnor_pairs(xs, nb), i)))
             else:
                 t = ch.b[i]
                 terms.append(([value[t] if t is not None else zero], lambda x: x))
@@ -294,7 +314,7 @@ def carry_chain(
     return Cat(*sums, carry)
 
 
-def _xnor_pairs(xs: Sequence[Value | int], n_bits: int) -> list[Value | int]:
+def xnor_pairs(xs: Sequence[Value | int], n_bits: int) -> list[Value | int]:
     """The first ``n_bits`` of ``xs`` as they are, then the XNOR of each following pair
     (a lane's weight and activation bits: 1 where they match)."""
     pairs = xs[n_bits:]

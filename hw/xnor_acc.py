@@ -12,7 +12,16 @@ from amaranth.lib.wiring import In, Out
 from spec import DatapathSpec, Mode
 
 from ._params import checked
-from .compress import Plan, build_round, carry_chain, count_bit, is_xc7, lut, plan
+from .compress import (
+    Plan,
+    build_round,
+    carry_chain,
+    count_bit,
+    is_xc7,
+    lut,
+    plan,
+    xnor_pairs,
+)
 
 __all__ = ["ALL_MODES", "XnorAccumulator", "beat_layout"]
 
@@ -449,13 +458,15 @@ class XnorAccumulator(wiring.Component):
         n_stage = 0
         for k, chains in enumerate([*compress.rounds] or [()]):
             build_round(m, f"r{k}", chains, value, xc7=xc7)
-            for t, v in value.items():
-                if isinstance(v, Const):
-                    continue
-                r = Signal(len(v), name=f"t{k}_{t}")  # reset: no SRL16 (see _control_bits)
-                with m.If(en):
-                    m.d.sync += r.eq(v)
-                value[t] = r
+            live = compress.needed_after(k)
+            for t, v in list(value.items()):
+                if t not in live:
+                    del value[t]
+                elif not isinstance(v, Const):
+                    r = Signal(len(v), name=f"t{k}_{t}")  # reset: no SRL16 (_control_bits)
+                    with m.If(en):
+                        m.d.sync += r.eq(v)
+                    value[t] = r
             ctl = self._stage(m, en, f"t{k}", ctl)
             n_stage += 1
         row = Cat(*(value[t] if t is not None else C(0, 1) for t in compress.row))
@@ -525,8 +536,4 @@ def _reduce_level(m: Module, cols: list[list[Value]], target: int, name: str) ->
 def _xnor_count_bit(k: int) -> Callable[..., Value | int]:
     """Bit ``k`` of the number of matching (weight, activation) pairs among its
     arguments, given as ``a0, w0, a1, w1, ...``: one LUT of a lane group."""
-
-    def fn(*aw: Value | int) -> Value | int:
-        return count_bit([x ^ y ^ 1 for x, y in zip(aw[0::2], aw[1::2], strict=True)], k)
-
-    return fn
+    return lambda *aw: count_bit(xnor_pairs(aw, 0), k)
