@@ -12,7 +12,7 @@ import hashlib
 
 from ._base import SPEC_VERSION, SpecBase
 from .binarize import MAX_LANES, BinarizerSpec
-from .encoding import MAX_ACT_BITS, ActivationEncoding, WeightEncoding
+from .encoding import MAX_ACT_BITS, SAVE_MODES, ActivationEncoding, WeightEncoding
 from .lfsr import DEFAULT_MASK, LfsrSpec
 from .pack import WORD_BITS_CHOICES, PackingSpec
 from .protocol import (
@@ -33,6 +33,7 @@ __all__ = [
     "MAX_LANES",
     "REQUESTS",
     "RESPONSES",
+    "SAVE_MODES",
     "SPEC_VERSION",
     "WORD_BITS_CHOICES",
     "ActivationEncoding",

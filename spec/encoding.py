@@ -11,6 +11,13 @@ from ._base import SpecBase, check_int
 #: Widest activation code the datapath and binarizer support (SPEC section 2).
 MAX_ACT_BITS = 16
 
+#: What training keeps for backward (SPEC section 10): plain PyTorch tensors (``fp32``),
+#: or per element an exact sign bit and a 1-bit magnitude code, chosen stochastically
+#: (``stoch``, unbiased), by a threshold at half the per-channel maximum (``det``, the
+#: ablation of SPEC section 3), or by the per-channel threshold and level of least
+#: squared error (``det_mse``, the fairest deterministic 1-bit code).
+SAVE_MODES = ("fp32", "stoch", "det", "det_mse")
+
 
 @dataclass(frozen=True)
 class ActivationEncoding(SpecBase):

@@ -31,7 +31,15 @@ from spec import BinarizerSpec, WeightEncoding
 from ..binarize import threshold
 from ..lfsr import random_codes
 
-__all__ = ["TRAIN_BITS", "binarize_unit", "binarized", "binary_weight", "pack", "unpack"]
+__all__ = [
+    "TRAIN_BITS",
+    "binarize_unit",
+    "binarized",
+    "binary_weight",
+    "pack",
+    "unpack",
+    "unpack_float",
+]
 
 #: Bits of the random numbers the training path draws (the widest code SPEC 2 allows).
 TRAIN_BITS = 16
@@ -109,6 +117,30 @@ def unpack(packed: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.T
     n = math.prod(shape)
     spread = (packed.to(torch.int64) * _SPREAD) & _SELECT
     return (spread.view(torch.uint8)[:n] != 0).view(shape)
+
+
+_BIT_TABLES: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def unpack_float(
+    packed: torch.Tensor, shape: torch.Size | tuple[int, ...], dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Inverse of :func:`pack` straight to numbers: ``0.0``/``1.0`` of ``dtype`` in ``shape``.
+
+    One table look-up per byte (row ``v`` of a 256 x 8 table holds the bits of ``v``),
+    so a decoder that multiplies the bits by a scale needs no ``bool`` tensor between.
+
+    >>> unpack_float(torch.tensor([13], dtype=torch.uint8), (5,)).tolist()
+    [1.0, 0.0, 1.0, 1.0, 0.0]
+    """
+    key = (dtype, packed.device)
+    table = _BIT_TABLES.get(key)
+    if table is None:
+        v = torch.arange(256).unsqueeze(1)
+        table = ((v >> torch.arange(8)) & 1).to(dtype=dtype, device=packed.device)
+        _BIT_TABLES[key] = table
+    n = math.prod(shape)
+    return table.index_select(0, packed.reshape(-1).long()).view(-1)[:n].view(shape)
 
 
 class BinaryWeightFn(torch.autograd.Function):

@@ -16,14 +16,19 @@ from torch import Tensor, nn
 
 from spec._base import check_int
 
-from .layers import BatchNorm, BnReluConv, InputBnConv, PoolShortcut, check_save
+from .layers import BatchNorm, BnReluConv, InputBnConv, PoolShortcut, check_save, residual_block
 
 __all__ = ["Block", "WideResNet", "wrn20"]
 
 
 class Block(nn.Module):
     """Two BN-ReLU-conv layers and a shortcut (identity, or pool-and-pad when the
-    resolution halves)."""
+    resolution halves).
+
+    In training with a bit-saving mode the block is one autograd function
+    (:func:`model.nn.layers.residual_block`) that holds at most two tensors of its width
+    at a time; with the identity shortcut it adds into its input in place, so the input
+    must not be needed after the call (as with ``ReLU(inplace=True)``)."""
 
     def __init__(self, cin: int, cout: int, stride: int, save: str, binary: bool) -> None:
         super().__init__()
@@ -32,6 +37,10 @@ class Block(nn.Module):
         self.shortcut = PoolShortcut(cout, save=save) if stride != 1 else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.conv1.custom():
+            c1, c2 = self.conv1, self.conv2
+            pool = isinstance(self.shortcut, PoolShortcut)
+            return residual_block(x, c1.weight, c2.weight, c1.config(), c2.config(), pool=pool)
         return self.conv2(self.conv1(x)) + self.shortcut(x)
 
 
