@@ -2,10 +2,10 @@
 the same schedule and seeds (SPEC section 10's claims, at a scale this machine trains).
 
 Trains WRN-20-k with ``python -m model.train``'s loop once per configuration and seed:
-``fp32``, ``stoch``, ``det``, and ``fp32`` / ``stoch`` with binary weights. Prints the
-mean test accuracy per configuration and its difference from ``fp32``; writes
-``bench/results/accuracy.json``. Options after ``--`` go to the training loop (e.g.
-``-- --dataset cifar10 --data-dir data --train-subset 5000``).
+``fp32``, ``stoch``, ``det``, ``det_mse`` (the fair deterministic code), and ``fp32`` /
+``stoch`` with binary weights. Prints the mean test accuracy per configuration and its
+difference from ``fp32``; writes ``bench/results/accuracy.json``. Options after ``--`` go
+to the training loop (e.g. ``-- --dataset cifar10 --data-dir data --train-subset 5000``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,14 @@ from model.nn.train import build_parser, train
 from ._report import save, table
 
 #: (save mode, binary weights) pairs compared.
-CONFIGS = (("fp32", False), ("stoch", False), ("det", False), ("fp32", True), ("stoch", True))
+CONFIGS = (
+    ("fp32", False),
+    ("stoch", False),
+    ("det", False),
+    ("det_mse", False),
+    ("fp32", True),
+    ("stoch", True),
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,7 +47,7 @@ def test_accuracy_compares_every_configuration(tmp_path: Path) -> None:
     ]
     assert accuracy.main(argv) == 0
     doc = json.loads(out.read_text())
-    assert len(doc["rows"]) == 5 and len(doc["runs"]) == 5
+    assert len(doc["rows"]) == 6 and len(doc["runs"]) == 6
     assert doc["config"]["train_subset"] == 60
 
 

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from bench.memory import measure
 from model.nn.layers import BatchNorm, BnReluConv, InputBnConv, PoolShortcut
+from model.nn.quant import unpack
 from model.nn.wrn import wrn20
 
 
@@ -170,3 +171,113 @@ def test_wrn20_k10_has_26_7m_parameters() -> None:
 def test_bad_network_parameters(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         wrn20(**kwargs)
+
+
+def _three_level(n: int, c: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """Values in {-1, 0, +1}, as many -1 as +1 in every channel: the batch mean is exactly
+    0 and every |x_hat| is 0 or the channel's maximum, so each magnitude bit is certain
+    (p is 0 or 1) and a bit-saving layer's gradient must equal the exact one."""
+    g = torch.Generator().manual_seed(seed)
+    per = n * h * w
+    base = torch.tensor([1.0, -1.0, 0.0]).repeat(per // 3 + 1)[:per]
+    if per % 3 == 1:
+        base[-1] = 0.0  # keep the +1 and -1 counts equal
+    cols = [base[torch.randperm(per, generator=g)] for _ in range(c)]
+    return torch.stack(cols).view(c, n, h, w).transpose(0, 1).contiguous()
+
+
+EXACT = {
+    "bn_relu_conv_stride2": (lambda s: BnReluConv(6, 5, 3, 2, save=s), (4, 6, 9, 9), (4, 5, 5, 5)),
+    "bn_relu_conv_binary": (
+        lambda s: BnReluConv(6, 5, 3, 1, save=s, binary_weights=True),
+        (4, 6, 8, 8),
+        (4, 5, 8, 8),
+    ),
+    "bn_relu_conv_1x1": (lambda s: BnReluConv(8, 3, 1, 1, save=s), (5, 8, 4, 4), (5, 3, 4, 4)),
+    "batch_norm": (lambda s: BatchNorm(5, save=s), (4, 5, 6, 6), (4, 5, 6, 6)),
+}
+
+
+def _grads(net: torch.nn.Module, x: torch.Tensor, g: torch.Tensor, amp: bool) -> list:
+    x = x.clone().requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        y = net(x)
+    return [y, *torch.autograd.grad(y, [x, *net.parameters()], g.to(y.dtype))]
+
+
+@pytest.mark.parametrize("amp", [False, True], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("save", ["stoch", "det"])
+@pytest.mark.parametrize("name", sorted(EXACT))
+def test_gradient_is_exact_when_the_bits_are(name: str, save: str, amp: bool) -> None:
+    """With certain bits, stoch and det keep everything backward needs; so the gradient
+    equals plain PyTorch's, in float32 and under bf16 autocast alike."""
+    make, xshape, gshape = EXACT[name]
+    ref, test = _pair(make, save)
+    x = _three_level(*xshape)
+    g = torch.randn(gshape, generator=torch.Generator().manual_seed(1))
+    want, got = _grads(ref, x, g, amp), _grads(test, x, g, amp)
+    tol = {"rtol": 2e-2, "atol": 2e-2} if amp else {"rtol": 1e-4, "atol": 1e-5}
+    assert got[0].dtype == want[0].dtype
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype and torch.allclose(a.float(), b.float(), **tol)
+
+
+@pytest.mark.parametrize("save", ["stoch", "det", "det_mse"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_residual_block_equals_its_layers(stride: int, save: str) -> None:
+    """The fused block (in place, one backward buffer) computes exactly what its two
+    layers and shortcut compute one by one, drawing the same random bits."""
+    from model.nn.wrn import Block
+
+    torch.manual_seed(0)
+    block = Block(4, 8 if stride == 2 else 4, stride, save, False).train()
+    leaf = (torch.randn(3, 4, 10, 10) * 2 + 1).requires_grad_()
+    g = torch.randn(3, block.conv2.weight.shape[0], 10 // stride, 10 // stride)
+    params = [leaf, *block.parameters()]
+
+    def run(fused: bool) -> list[torch.Tensor]:
+        torch.manual_seed(5)
+        x = leaf * 1  # a non-leaf, as inside a network: the fused block may write into it
+        y = block(x) if fused else block.conv2(block.conv1(x)) + block.shortcut(x)
+        assert ("ResidualBlockFn" in type(y.grad_fn).__name__) == fused
+        return [y.detach().clone(), *torch.autograd.grad(y, params, g)]
+
+    stats = [b.clone() for b in block.buffers()]
+    got = run(True)
+    for b, s in zip(block.buffers(), stats, strict=True):
+        b.copy_(s)
+    want = run(False)
+    for a, b in zip(got, want, strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_det_mse_picks_the_least_squared_error_code() -> None:
+    """Brute force over the thresholds c*k/64: det_mse keeps the magnitude bits and the
+    level L (the mean of the magnitudes coded 1) of the least squared error."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 6, 6) * torch.tensor([1.0, 3.0, 0.5]).view(1, 3, 1, 1)
+    x[:, 2] = x[:, 2].exp()  # a skewed channel
+    kept: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: kept.append(t) or t, lambda t: t):
+        BatchNorm(3, save="det_mse").train()(x.requires_grad_())
+    sign, bits, level, _ = kept
+    got_bits = unpack(bits, x.shape)
+    xhat = F.batch_norm(x.detach(), None, None, training=True).abs()
+    det_sse = mse_sse = 0.0
+    for ch in range(3):
+        m = xhat[:, ch].double().flatten()
+        c = m.max()
+        best = min(
+            (float(((m - m[m >= t].mean() * (m >= t)) ** 2).sum()), k)
+            for k in range(1, 64)
+            if (m >= (t := c * k / 64)).any()
+        )
+        t = c * best[1] / 64
+        assert torch.equal(got_bits[:, ch].flatten(), m >= t)
+        assert math.isclose(float(level[ch]), float(m[m >= t].mean()), rel_tol=1e-5)
+        det_sse += float(((m - c * (m >= c / 2)) ** 2).sum())
+        est = float(level[ch]) * got_bits[:, ch].flatten().double()
+        mse_sse += float(((m - est) ** 2).sum())
+        assert math.isclose(float(((m - est) ** 2).sum()), best[0], rel_tol=1e-5)
+    assert unpack(sign, x.shape).equal(x > x.mean((0, 2, 3), keepdim=True))
+    assert mse_sse < 0.7 * det_sse  # det (threshold c/2, level c) is far from the best code
