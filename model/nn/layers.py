@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -99,6 +100,22 @@ def _amp_dtype(t: torch.Tensor) -> torch.dtype | None:
     return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else None
 
 
+def distributed() -> bool:
+    """Whether a process group of more than one rank is running (``torchrun``): then
+    every batch norm takes its statistics over the global batch (synchronised batch
+    norm), so that N ranks with B/N images each compute what one process with B does."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _sum_over_ranks(*vectors: torch.Tensor) -> list[torch.Tensor]:
+    """``vectors`` (float64) summed over all ranks, in one collective."""
+    if not distributed():
+        return list(vectors)
+    flat = torch.cat([v.reshape(-1) for v in vectors])
+    dist.all_reduce(flat)
+    return list(flat.split([v.numel() for v in vectors]))
+
+
 @dataclass(frozen=True)
 class ConvConfig:
     """One BN-ReLU-conv layer's settings and running statistics (updated in place)."""
@@ -126,8 +143,12 @@ def _batch_stats(x: torch.Tensor, cfg: ConvConfig, chunks: list[slice]) -> _Stat
     """Mean, ``1/std`` (biased variance, as batch norm normalises with) and ``max |x_hat|``
     per channel, from two passes over the chunks; updates the running statistics the way
     :func:`torch.nn.functional.batch_norm` does (unbiased variance)."""
-    n = x.numel() // x.shape[1]
-    total = sum(x[s].sum(_CHANNELS, dtype=_F64) for s in chunks)
+    local = torch.zeros(x.shape[1], dtype=_F64, device=x.device)
+    for s in chunks:
+        local += x[s].sum(_CHANNELS, dtype=_F64)
+    count = torch.full((1,), x.numel() // x.shape[1], dtype=_F64, device=x.device)
+    total, count = _sum_over_ranks(local, count)
+    n = float(count)
     mean = (total / n).to(_F32)
     m2 = torch.zeros_like(total)
     peak = torch.zeros_like(mean)
@@ -136,6 +157,9 @@ def _batch_stats(x: torch.Tensor, cfg: ConvConfig, chunks: list[slice]) -> _Stat
         d.abs_()
         peak = torch.maximum(peak, d.amax(_CHANNELS))
         m2 += d.square_().sum(_CHANNELS, dtype=_F64)
+    (m2,) = _sum_over_ranks(m2)
+    if distributed():
+        dist.all_reduce(peak, op=dist.ReduceOp.MAX)
     var = m2 / n
     invstd = torch.rsqrt(var + cfg.eps).to(_F32)
     with torch.no_grad():
@@ -244,9 +268,11 @@ def _bn_finish(
     (no scale or offset), ``x_hat`` the estimate from the bits. ``sums`` are ``sum(g)``
     and ``sum(g x_hat)`` per channel."""
     sign, bits, level, invstd = saved
-    n = out.numel() // out.shape[1]
-    mean_g = _per_channel((sums[0] / n).to(_F32))
-    coeff = _per_channel((sums[1] / n).to(_F32) * invstd)
+    count = torch.full((1,), out.numel() // out.shape[1], dtype=_F64, device=out.device)
+    sum_g, sum_gx, count = _sum_over_ranks(*sums, count)
+    n = float(count)
+    mean_g = _per_channel((sum_g / n).to(_F32))
+    coeff = _per_channel((sum_gx / n).to(_F32) * invstd)
     for s in _chunks(shape):
         g = out[s].to(_F32)
         g.sub_(mean_g).mul_(_per_channel(invstd))
@@ -441,10 +467,11 @@ class InputBnConvFn(torch.autograd.Function):
         eps: float,
         binary: bool,
     ) -> torch.Tensor:
-        xhat, mean, invstd = torch.native_batch_norm(
-            image.to(weight.dtype), None, None, running_mean, running_var, True, momentum, eps
-        )
-        z = xhat * _per_channel(gamma) + _per_channel(beta)
+        cfg = ConvConfig(running_mean, running_var, momentum, eps, 1, 1, "stoch", binary)
+        whole = [slice(0, image.shape[0])]
+        st = _batch_stats(image, cfg, whole)
+        mean, invstd = st.mean, st.invstd
+        z = _normalized(image, whole[0], st).mul_(_per_channel(gamma)).add_(_per_channel(beta))
         w = binarized(weight) if binary else weight
         ctx.save_for_backward(image, mean, invstd, gamma, beta, weight)
         ctx.binary, ctx.padding = binary, weight.shape[-1] // 2
@@ -589,6 +616,46 @@ def _conv_weight(cin: int, cout: int, k: int) -> nn.Parameter:
     return nn.Parameter(w)
 
 
+class _SumOverRanks(torch.autograd.Function):
+    """A tensor summed over all ranks; the gradient of a sum that every rank's loss reads
+    is the sum of their gradients, so backward sums over the ranks too."""
+
+    @staticmethod
+    def forward(ctx: object, t: torch.Tensor) -> torch.Tensor:
+        out = t.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: object, g: torch.Tensor) -> torch.Tensor:
+        return _SumOverRanks.forward(ctx, g)
+
+
+def _sync_batch_norm(
+    x: torch.Tensor,
+    bn: _Saving,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Training-mode batch norm over the global batch of all ranks, in plain differentiable
+    ops: the ``fp32`` baseline under ``torchrun``. (PyTorch's ``SyncBatchNorm`` runs on
+    CUDA only.)"""
+    all_reduce = _SumOverRanks.apply
+    count = x.new_full((1,), float(x.numel() // x.shape[1]))
+    dist.all_reduce(count)
+    mean = all_reduce(x.sum(_CHANNELS)) / count
+    d = x - _per_channel(mean)
+    var = all_reduce(d.square().sum(_CHANNELS)) / count
+    y = d * _per_channel(torch.rsqrt(var + bn.eps))
+    with torch.no_grad():
+        m = bn.momentum
+        bn.running_mean.mul_(1 - m).add_(m * mean)
+        bn.running_var.mul_(1 - m).add_(m * var * count / (count - 1).clamp_min(1))
+    if weight is not None and bias is not None:
+        y = y * _per_channel(weight) + _per_channel(bias)
+    return y
+
+
 class _Saving(nn.Module):
     """Shared state: save mode, binary weights, running statistics of one batch norm."""
 
@@ -605,6 +672,8 @@ class _Saving(nn.Module):
         return self.save != "fp32" and self.training and torch.is_grad_enabled()
 
     def _plain_bn(self, x: torch.Tensor, **affine: torch.Tensor) -> torch.Tensor:
+        if self.training and distributed():
+            return _sync_batch_norm(x, self, **affine)
         return F.batch_norm(
             x,
             self.running_mean,

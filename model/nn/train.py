@@ -5,22 +5,34 @@ convolution weights, batch 125, learning rate 0.1 annealed by a cosine (``--rest
 warm restarts after 1, 2, 4, ... epochs, as McDonnell does), random crops and flips
 (``--cutout`` optional). Progress goes to stderr; the result is one JSON file with
 ``test_acc``. A checkpoint is written atomically after every epoch; ``--resume`` goes on
-from it.
+from it. ``--amp bf16`` runs the forward pass under ``torch.autocast`` (the stored bits
+are the same).
+
+Under ``torchrun --nproc_per_node N -m model.train ...`` it trains with
+DistributedDataParallel (gloo on CPU, nccl on CUDA): ``--batch`` stays the global batch,
+each rank takes its share of every batch (the same shuffle on every rank, a slice each),
+batch norms use the statistics of the global batch, each rank draws its own random bits,
+and rank 0 alone prints, checkpoints and writes the JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import math
+import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from golden._io import write_atomic
 
@@ -44,7 +56,38 @@ _RUN_KEYS = (
     "cutout",
     "train_subset",
     "test_subset",
+    "amp",
 )
+
+#: Autocast dtypes ``--amp`` accepts.
+AMP_DTYPES = {"bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a ``torchrun`` job (rank 0 of 1 without one)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        """Whether this process prints and writes files."""
+        return self.rank == 0
+
+    def share(self, n: int) -> slice:
+        """This rank's slice of a global batch of ``n`` (sizes differ by at most one)."""
+        lo, hi = self.rank * n // self.world, (self.rank + 1) * n // self.world
+        return slice(lo, hi)
+
+    @classmethod
+    def start(cls, device: str) -> Ranks:
+        """Join the process group that ``torchrun`` describes in the environment, if any."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        return cls(dist.get_rank(), world)
 
 
 def lr_at(epoch: float, epochs: int, base: float, restarts: bool) -> float:
@@ -72,9 +115,9 @@ def evaluate(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: str
 class _Progress:
     """One line per epoch; a live bar on a terminal."""
 
-    def __init__(self, total: int, epoch: int, epochs: int) -> None:
+    def __init__(self, total: int, epoch: int, epochs: int, live: bool = True) -> None:
         self.total, self.epoch, self.epochs = total, epoch, epochs
-        self.live = sys.stderr.isatty()
+        self.live = live and sys.stderr.isatty()
         self.t0 = time.perf_counter()
 
     def update(self, done: int, loss: float) -> None:
@@ -110,51 +153,65 @@ def train(
     """Train per ``args`` (the parsed command line) on ``data``; return the result (what
     ``--out`` holds) and the trained network."""
     run = {k: getattr(args, k) for k in _RUN_KEYS}
+    ranks = Ranks(dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else Ranks()
     device = args.device
     torch.manual_seed(args.seed)
-    net = wrn20(args.width, data.num_classes, args.save, args.binary_weights).to(device)
-    opt = _optimizer(net, args.lr)
+    model = wrn20(args.width, data.num_classes, args.save, args.binary_weights).to(device)
+    opt = _optimizer(model, args.lr)
     gen = torch.Generator().manual_seed(args.seed)
     history: list[dict[str, float]] = []
     start, seconds = 0, 0.0
     ckpt = args.checkpoint
     if args.resume and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=False)
-        if state["run"] != run:
-            diff = [k for k in _RUN_KEYS if state["run"].get(k) != run[k]]
+        diff = [k for k in _RUN_KEYS if state["run"].get(k) != run[k]]
+        if diff:
             raise ValueError(f"checkpoint {ckpt} is for another run (differs in {diff})")
-        net.load_state_dict(state["net"])
+        model.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
         start, history, seconds = state["epoch"], state["history"], state["seconds"]
         log(f"resumed from {ckpt} after epoch {start}")
+    if ranks.rank:  # every rank its own random bits (the data order stays shared)
+        torch.manual_seed(args.seed + 1_000_003 * ranks.rank + 7919 * start)
+    net: torch.nn.Module = model
+    if ranks.world > 1:
+        net = DistributedDataParallel(model, device_ids=[device] if device != "cpu" else None)
+    amp = AMP_DTYPES.get(args.amp) if args.amp else None
+    kind = "cuda" if device.startswith("cuda") else "cpu"
     steps = math.ceil(len(data.train_y) / args.batch)
     for epoch in range(start, args.epochs):
         net.train()
-        bar = _Progress(steps, epoch, args.epochs)
+        bar = _Progress(steps, epoch, args.epochs, live=ranks.main)
         t0 = time.perf_counter()
         total, count = 0.0, 0
         for i, (xb, yb) in enumerate(batches(data.train_x, data.train_y, args.batch, gen)):
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch + i / steps, args.epochs, args.lr, args.restarts)
-            xb = augment(xb, gen, flip=data.flip, cutout=args.cutout).to(device)
-            loss = F.cross_entropy(net(xb), yb.to(device))
+            xb = augment(xb, gen, flip=data.flip, cutout=args.cutout)
+            mine = ranks.share(len(yb))
+            xl, yl = xb[mine].to(device), yb[mine].to(device)
+            autocast = torch.autocast(kind, dtype=amp) if amp else contextlib.nullcontext()
+            with autocast:
+                # DDP averages gradients over ranks: weigh each rank's sum by its share.
+                loss = F.cross_entropy(net(xl), yl, reduction="sum") * (ranks.world / len(yb))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total, count = total + loss.item() * len(yb), count + len(yb)
+            total, count = total + loss.item() * len(yb) / ranks.world, count + len(yl)
             bar.update(i + 1, total / count)
         seconds += time.perf_counter() - t0
-        acc = evaluate(net, data.test_x, data.test_y, device)
+        acc = evaluate(model, data.test_x, data.test_y, device)
         history.append({"epoch": epoch + 1, "train_loss": total / count, "test_acc": acc})
-        bar.end(f"loss {total / count:.4f} test_acc {acc:.4f}")
-        if ckpt is not None:
+        if ranks.main:
+            bar.end(f"loss {total / count:.4f} test_acc {acc:.4f}")
+        if ckpt is not None and ranks.main:
             buf = io.BytesIO()
             torch.save(
                 {
                     "run": run,
-                    "net": net.state_dict(),
+                    "net": model.state_dict(),
                     "opt": opt.state_dict(),
                     "gen": gen.get_state(),
                     "torch_rng": torch.get_rng_state(),
@@ -169,14 +226,15 @@ def train(
         **run,
         "test_acc": history[-1]["test_acc"]
         if history
-        else evaluate(net, data.test_x, data.test_y, device),
+        else evaluate(model, data.test_x, data.test_y, device),
         "history": history,
         "train_seconds": round(seconds, 2),
         "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
         "torch": torch.__version__,
         "train_images": len(data.train_y),
         "test_images": len(data.test_y),
-    }, net
+        "ranks": ranks.world,
+    }, model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="what training keeps for backward (default stoch)",
     )
     p.add_argument("--binary-weights", action="store_true", help="1-bit weights")
+    p.add_argument(
+        "--amp",
+        choices=sorted(AMP_DTYPES),
+        help="run the forward pass under torch.autocast in this dtype (default off)",
+    )
     p.add_argument("--seed", type=int, default=0, help="default 0")
     p.add_argument("--batch", type=int, default=125, help="default 125")
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default 0.1)")
@@ -236,17 +299,37 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(
+    ranks = Ranks.start(args.device)
+    try:
+        return _run(args, data, ranks)
+    finally:
+        if ranks.world > 1:
+            dist.destroy_process_group()
+
+
+def _run(args: argparse.Namespace, data: Dataset, ranks: Ranks) -> int:
+    """Train, then (rank 0) report, export and write the result."""
+    if ranks.world > 1 and args.device.startswith("cuda"):
+        args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(args.device)
+
+    def log(message: str) -> None:
+        if ranks.main:
+            print(message, file=sys.stderr)
+
+    log(
         f"{data.name}: {len(data.train_y)} train / {len(data.test_y)} test images; "
         f"WRN-20-{args.width}, save={args.save}, binary_weights={args.binary_weights}, "
-        f"{args.epochs} epochs on {args.device}",
-        file=sys.stderr,
+        f"amp={args.amp or 'off'}, {args.epochs} epochs on {args.device}"
+        + (f", {ranks.world} ranks" if ranks.world > 1 else "")
     )
     try:
-        result, net = train(args, data, log=lambda m: print(m, file=sys.stderr))
+        result, net = train(args, data, log=log)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if not ranks.main:
+        return 0
     print(f"test_acc {result['test_acc']:.4f}")
     if args.export is not None:
         from .export import check_layer, export_weights
