@@ -8,7 +8,7 @@ backward, SGD update):
 - on CPU, the rise of the process high-water mark ``VmHWM`` over the resident set
   before the step (``/proc/self/clear_refs`` resets the mark), with glibc told to
   ``mmap`` every block of 64 KiB or more (``MALLOC_MMAP_THRESHOLD_=65536``) so that freed
-  tensors leave the resident set at once, and one intra-op thread per process;
+  tensors leave the resident set at once;
 - on CUDA, ``torch.cuda.max_memory_allocated`` over the memory allocated before the step.
 
 Variants: ``fp32`` (plain autograd), ``ckpt`` (``torch.utils.checkpoint`` around every

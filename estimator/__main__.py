@@ -108,6 +108,10 @@ def report(result: dict[str, Any]) -> str:
         "training total (with batch-norm buffers): "
         + ", ".join(f"{m} {_mib(v)} MiB" for m, v in t["total_by_mode"].items())
         + f"; saved activations fp32/stoch = {saved['fp32'] / saved['stoch']:.1f}x",
+        "peak of a training step (rise over the state above; what a user sees): "
+        + ", ".join(f"{m} {_mib(v)} MiB" for m, v in t["step_peak_rise_by_mode"].items())
+        + "; under bf16 autocast: "
+        + ", ".join(f"{m} {_mib(v)} MiB" for m, v in t["step_peak_rise_bf16_by_mode"].items()),
         "",
     ]
     inf, b = result["inference_memory_bytes"], result["board"]

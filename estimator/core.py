@@ -9,7 +9,7 @@ from spec import BinarizerSpec, DatapathSpec, PackingSpec
 
 from .energy import ENERGY_SOURCES, EnergyTable, energy_per_image, ops_per_image
 from .fpga import BOARDS, CostModel
-from .memory import SAVE_MODES, inference_bytes, training_memory
+from .memory import SAVE_MODES, inference_bytes, step_peak_bytes, training_memory
 from .network import wrn
 
 __all__ = ["Config", "estimate"]
@@ -86,6 +86,12 @@ def estimate(
             "saved_activations": saved[config.save],
             "total": training_total[config.save],
             "total_by_mode": training_total,
+            "step_peak_rise_by_mode": {
+                m: step_peak_bytes(net, config.batch, m) for m in SAVE_MODES
+            },
+            "step_peak_rise_bf16_by_mode": {
+                m: step_peak_bytes(net, config.batch, m, bf16=True) for m in SAVE_MODES[1:]
+            },
         },
         "layers": [
             {

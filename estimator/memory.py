@@ -15,7 +15,16 @@ loss                    log-softmax (4 B per class), labels (8 B),     same
                         one 4-byte scalar
 ======================  =============================================  =====================
 
-Bits are packed 8 per byte per tensor (rounded up to whole bytes). The average-pool
+Bits are packed 8 per byte per tensor (rounded up to whole bytes).
+
+**Peak of a step.** A user sees the process peak, not the saved store
+(:func:`step_peak_bytes`, compared with ``python -m bench.peak_memory`` in the tests). In
+``fp32`` it comes at the start of backward: the whole saved store plus the gradient at the
+last stage's activation. The bit-saving modes work in chunks of
+:data:`spec.TRAIN_CHUNK_ELEMENTS` and fuse each residual block, so their peak is the saved
+store plus two tensors of the widest layer (in the compute dtype: 4 bytes, or 2 under
+bf16 autocast) plus the chunks' float32 scratch (:data:`SCRATCH_BYTES` per chunk
+element). The average-pool
 shortcut keeps nothing extra in any mode (in ``fp32`` PyTorch's pool keeps its input,
 which is the block input the batch norm already keeps: one storage, counted once).
 """
@@ -24,12 +33,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from spec import SAVE_MODES, TRAIN_CHUNK_ELEMENTS
+
 from .network import Layer, Network
 
-__all__ = ["SAVE_MODES", "LayerMemory", "inference_bytes", "saved_bytes", "training_memory"]
+__all__ = [
+    "SAVE_MODES",
+    "SCRATCH_BYTES",
+    "LayerMemory",
+    "inference_bytes",
+    "saved_bytes",
+    "step_peak_bytes",
+    "training_memory",
+]
 
-#: Save modes, as in :data:`model.nn.layers.SAVE_MODES` (this package does not import torch).
-SAVE_MODES = ("fp32", "stoch", "det")
+#: Float32 temporaries alive at once per chunk element of a bit-saving layer (the
+#: normalised chunk, its magnitude or probability, the comparison's operands, the packing
+#: words, the convolution's chunk output): four float32 values.
+SCRATCH_BYTES = 16
 
 _F32 = 4
 
@@ -53,6 +74,23 @@ def saved_bytes(layer: Layer, batch: int, save: str) -> int:
     if layer.kind == "stem":
         return n_in + stats
     return 2 * _bits(n_in) + stats
+
+
+def step_peak_bytes(net: Network, batch: int, save: str, *, bf16: bool = False) -> int:
+    """Predicted rise of the process peak in one training step (after a warm-up) of
+    ``net`` at ``batch`` in mode ``save``; ``bf16``: under bf16 autocast (bit-saving
+    modes only: plain PyTorch's autocast keeps a mix of dtypes this model does not
+    follow)."""
+    saved = sum(saved_bytes(layer, batch, save) for layer in net.layers)
+    if save == "fp32":
+        if bf16:
+            raise ValueError("the peak under bf16 is modelled for the bit-saving modes only")
+        head = next(layer for layer in net.layers if layer.name == "head")
+        return saved + _F32 * batch * head.in_elements
+    widest = max(layer.in_elements for layer in net.layers if layer.kernel)
+    return (
+        saved + 2 * (2 if bf16 else _F32) * batch * widest + SCRATCH_BYTES * (TRAIN_CHUNK_ELEMENTS)
+    )
 
 
 @dataclass(frozen=True)

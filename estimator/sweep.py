@@ -135,8 +135,9 @@ def _plots(rows: list[dict[str, Any]], out: Path, batch: int, lanes: int) -> lis
     paths.append(_save(fig, out / "memory_vs_width.png"))
     fig, ax = plt.subplots(figsize=(6, 4))
     pts = [(r["training_bytes"] / 2**20, r["training_uj_per_image"]) for r in rows]
-    # stoch and det cost the same: hollow squares and crosses keep both visible.
-    for save, marker in zip(SAVE_MODES, ("o", "s", "x"), strict=True):
+    # The bit-saving modes cost the same: hollow squares, crosses and plus signs keep all
+    # of them visible.
+    for save, marker in zip(SAVE_MODES, ("o", "s", "x", "+"), strict=True):
         xs = [p for p, r in zip(pts, rows, strict=True) if r["save"] == save]
         style = {"facecolors": "none", "edgecolors": "C1"} if marker == "s" else {}
         ax.scatter(

@@ -12,7 +12,13 @@ import hashlib
 
 from ._base import SPEC_VERSION, SpecBase
 from .binarize import MAX_LANES, BinarizerSpec
-from .encoding import MAX_ACT_BITS, SAVE_MODES, ActivationEncoding, WeightEncoding
+from .encoding import (
+    MAX_ACT_BITS,
+    SAVE_MODES,
+    TRAIN_CHUNK_ELEMENTS,
+    ActivationEncoding,
+    WeightEncoding,
+)
 from .lfsr import DEFAULT_MASK, LfsrSpec
 from .pack import WORD_BITS_CHOICES, PackingSpec
 from .protocol import (
@@ -35,6 +41,7 @@ __all__ = [
     "RESPONSES",
     "SAVE_MODES",
     "SPEC_VERSION",
+    "TRAIN_CHUNK_ELEMENTS",
     "WORD_BITS_CHOICES",
     "ActivationEncoding",
     "BinarizerSpec",

@@ -18,6 +18,11 @@ MAX_ACT_BITS = 16
 #: squared error (``det_mse``, the fairest deterministic 1-bit code).
 SAVE_MODES = ("fp32", "stoch", "det", "det_mse")
 
+#: Elements per chunk of the bit-saving layers' work (2 MiB in float32): small enough that
+#: a chunk's temporaries stay in a core's L2 cache, large enough for the convolution
+#: kernels. The estimator's peak-memory model reads it too.
+TRAIN_CHUNK_ELEMENTS = 1 << 19
+
 
 @dataclass(frozen=True)
 class ActivationEncoding(SpecBase):

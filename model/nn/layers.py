@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spec import SAVE_MODES
+from spec import TRAIN_CHUNK_ELEMENTS as CHUNK_ELEMENTS
 
 from .quant import binarize_unit, binarized, binary_weight, pack, unpack_float
 
@@ -64,10 +65,6 @@ __all__ = [
     "pool_shortcut",
     "residual_block",
 ]
-
-#: Elements per chunk of work (2 MiB in float32): small enough that a chunk's
-#: temporaries stay in a core's L2 cache, large enough for the convolution kernels.
-CHUNK_ELEMENTS = 1 << 19
 
 #: Bins of ``|x_hat| / c`` from which ``det_mse`` picks its threshold.
 MSE_BINS = 64
@@ -287,6 +284,9 @@ def _conv_forward(
     """``conv(relu(batch_norm(x)))`` chunk by chunk, into a new tensor or added into
     ``out``; returns the result and what :func:`_conv_backward` needs."""
     w = binarized(weight) if cfg.binary else weight
+    amp = _amp_dtype(x)
+    if amp is not None:  # cast once per layer: autocast would cache every layer's copy
+        w = w.to(amp)
     result: list[torch.Tensor | None] = [out]
 
     def conv(s: slice, xhat: torch.Tensor) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import accuracy, memory, train_speed
+from bench import accuracy, memory, peak_memory, train_speed
 
 
 def test_memory_table_and_ratio(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -57,9 +57,25 @@ def test_accuracy_compares_every_configuration(tmp_path: Path) -> None:
         (memory, ["--batch", "0"]),
         (train_speed, ["--rounds", "0"]),
         (train_speed, ["--device", "cuda:7"]),
+        (peak_memory, ["--batch", "0"]),
+        (peak_memory, ["--variants", "fp16"]),
+        (peak_memory, ["--device", "cuda"]),
     ],
 )
 def test_bad_arguments_exit_2(module, argv: list[str]) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit) as e:
         module.main(argv)
     assert e.value.code == 2
+
+
+def test_peak_memory_measures_each_variant_in_its_own_process(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    argv = ["--widths", "1", "--batch", "16", "--rounds", "1", "--variants", "fp32", "stoch"]
+    assert peak_memory.main([*argv, "--device", "cpu", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert [r["variant"] for r in doc["rows"]] == ["fp32", "stoch"]
+    fp32, stoch = (r["peak_rise_MiB"] for r in doc["rows"])
+    assert fp32 > 2 * stoch > 0  # even WRN-20-1 at batch 16 keeps far less in stoch
+    assert [r["variant"] for r in doc["timing"]] == ["fp32", "stoch"]
+    assert doc["timing"][0]["over_fp32"] == 1.0 and doc["timing"][1]["median_ms"] > 0
+    assert doc["cpu_env"]["MALLOC_MMAP_THRESHOLD_"] == "65536"

@@ -21,7 +21,7 @@ from estimator.sweep import pareto
 
 
 @pytest.mark.parametrize(("width", "batch"), [(1, 3), (2, 8), (3, 5), (4, 2)])
-@pytest.mark.parametrize("save", ["fp32", "stoch", "det"])
+@pytest.mark.parametrize("save", ["fp32", "stoch", "det", "det_mse"])
 def test_saved_activations_match_bench_memory(width: int, batch: int, save: str) -> None:
     predicted = sum(saved_bytes(layer, batch, save) for layer in wrn(20, width).layers)
     counted = measure(width, batch, save).activation_bytes
@@ -42,6 +42,26 @@ def test_saved_activations_match_other_depths_and_classes() -> None:
     assert abs(predicted - counted) <= 0.01 * counted
 
 
+def _peak_rows() -> list[dict]:
+    doc = json.loads((Path(__file__).parents[2] / "bench/results/peak_memory.json").read_text())
+    assert doc["device"] == "cpu" and doc["batch"] == 128
+    return doc["rows"]
+
+
+@pytest.mark.parametrize("row", _peak_rows(), ids=lambda r: f"w{r['width']}-{r['variant']}")
+def test_step_peak_within_10_percent_of_bench_peak_memory(row: dict) -> None:
+    """The estimator's peak of a training step against ``python -m bench.peak_memory``'s
+    measured rise of the process high-water mark (CPU, batch 128)."""
+    from estimator.memory import step_peak_bytes
+
+    save = row["variant"].removesuffix("_bf16")
+    if row["variant"] in ("ckpt", "bf16", "ckpt_bf16"):
+        pytest.skip("plain PyTorch checkpointing and autocast are not modelled")
+    predicted = step_peak_bytes(wrn(20, row["width"]), 128, save, bf16=row["variant"] != save)
+    measured = row["peak_rise_MiB"] * 2**20
+    assert abs(predicted - measured) <= 0.10 * measured, (predicted / 2**20, row)
+
+
 @pytest.mark.parametrize("width", [1, 3, 10])
 def test_parameter_count_matches_the_model(width: int) -> None:
     from model.nn.wrn import wrn20
@@ -53,7 +73,7 @@ def test_json_has_saved_activation_bytes(capsys: pytest.CaptureFixture) -> None:
     assert main(["--width", "10", "--batch", "125", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     saved = doc["saved_activation_bytes"]
-    assert set(saved) == {"fp32", "stoch", "det"} and all(
+    assert set(saved) == {"fp32", "stoch", "det", "det_mse"} and all(
         isinstance(v, int) for v in saved.values()
     )
     assert saved["fp32"] / saved["stoch"] > 25
