@@ -14,7 +14,7 @@ def test_memory_table_and_ratio(tmp_path: Path, capsys: pytest.CaptureFixture) -
     out = tmp_path / "m.json"
     assert memory.main(["--widths", "1", "--batch", "4", "--out", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
-    assert [r["save"] for r in rows] == ["fp32", "stoch", "det"]
+    assert [r["save"] for r in rows] == ["fp32", "stoch", "det", "det_mse"]
     assert rows[1]["fp32_over_mode"] > 25
     assert "fp32_over_mode" in capsys.readouterr().out
 
@@ -24,7 +24,7 @@ def test_train_speed_times_every_mode(tmp_path: Path) -> None:
     argv = ["--width", "1", "--batch", "4", "--rounds", "1", "--device", "cpu", "--out", str(out)]
     assert train_speed.main(argv) == 0
     doc = json.loads(out.read_text())
-    assert [r["save"] for r in doc["rows"]] == ["fp32", "stoch", "det"]
+    assert [r["save"] for r in doc["rows"]] == ["fp32", "stoch", "det", "det_mse"]
     assert all(r["median_ms"] > 0 for r in doc["rows"]) and doc["rows"][0]["over_fp32"] == 1.0
 
 
