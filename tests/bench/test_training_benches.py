@@ -79,3 +79,24 @@ def test_peak_memory_measures_each_variant_in_its_own_process(tmp_path: Path) ->
     assert [r["variant"] for r in doc["timing"]] == ["fp32", "stoch"]
     assert doc["timing"][0]["over_fp32"] == 1.0 and doc["timing"][1]["median_ms"] > 0
     assert doc["cpu_env"]["MALLOC_MMAP_THRESHOLD_"] == "65536"
+
+
+def test_readme_tables_are_the_bench_results() -> None:
+    """Every measured table in README.md is what `python -m bench.readme` renders from
+    bench/results: a figure typed by hand, or a result file rerun without the README,
+    fails here."""
+    from bench import readme
+
+    text = readme.README.read_text()
+    assert all(f"<!-- bench:{name} -->" in text for name in readme.TABLES)
+    assert readme.render(text)[1] == []
+
+
+def test_readme_rewrites_a_stale_table() -> None:
+    from bench import readme
+
+    stale = "intro\n<!-- bench:peak_timing -->\n| old |\n<!-- /bench:peak_timing -->\nend\n"
+    text, changed = readme.render(stale)
+    assert changed == ["peak_timing"] and "| old |" not in text and "`fp32`" in text
+    assert text.startswith("intro\n") and text.endswith("end\n")
+    assert readme.render(text)[1] == []

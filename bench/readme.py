@@ -1,0 +1,134 @@
+"""``python -m bench.readme``: the README's measured tables, rendered from ``bench/results``.
+
+A figure typed by hand drifts from the measurement it came from. Each table this module
+knows sits in ``README.md`` between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``;
+``python -m bench.readme`` rewrites every such table from its JSON file (atomically), and
+``--check`` changes nothing and exits 1 naming each table that differs (a test runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from estimator.memory import step_peak_bytes
+from estimator.network import wrn
+from golden._io import write_atomic
+
+from ._report import RESULTS_DIR
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS_DIR / f"{name}.json").read_text())
+
+
+def _rows(header: list[str], body: list[list[str]], right: int = 1) -> str:
+    """A Markdown table; columns from ``right`` on are right-aligned."""
+    align = ["---" if i < right else "---:" for i in range(len(header))]
+    lines = [header, align, *body]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def peak_memory() -> str:
+    """Peak rise per variant and width, with the estimator's prediction."""
+    doc = _load("peak_memory")
+    widths = sorted({r["width"] for r in doc["rows"]})
+    header = ["variant"]
+    for w in widths:
+        header += [f"WRN-20-{w} peak rise", "fp32 / variant", "estimator"]
+    body = []
+    for variant in dict.fromkeys(r["variant"] for r in doc["rows"]):
+        cells = [f"`{variant}`"]
+        for w in widths:
+            row = next(r for r in doc["rows"] if r["width"] == w and r["variant"] == variant)
+            save = variant.removesuffix("_bf16")
+            modelled = variant not in ("ckpt", "bf16", "ckpt_bf16")
+            est = step_peak_bytes(wrn(20, w), doc["batch"], save, bf16=save != variant)
+            cells += [
+                f"{row['peak_rise_MiB']:,.1f} MiB",
+                f"{row['fp32_over_variant']:.2f}x",
+                f"{est / 2**20:,.1f} MiB" if modelled else "-",
+            ]
+        body.append(cells)
+    return _rows(header, body)
+
+
+def peak_timing() -> str:
+    """Step time per variant, interleaved in one process, as a ratio to fp32."""
+    doc = _load("peak_memory")
+    body = [
+        [f"`{r['variant']}`", f"{r['median_ms']:,.0f} ms", f"{r['over_fp32']:.2f}x"]
+        for r in doc["timing"]
+    ]
+    return _rows([f"variant (WRN-20-{doc['timing'][0]['width']})", "step", "vs fp32"], body)
+
+
+def accuracy() -> str:
+    """Mean test accuracy per configuration on digits."""
+    doc = _load("accuracy")
+    body = [
+        [
+            f"`{r['save']}`",
+            "yes" if r["binary_weights"] else "no",
+            f"{100 * r['test_acc_mean']:.2f} %",
+            f"{r['points_vs_fp32']:+.2f}" if r["points_vs_fp32"] else "0",
+            ", ".join(f"{100 * a:.2f}" for a in r["test_accs"]),
+        ]
+        for r in doc["rows"]
+    ]
+    header = ["save", "binary weights", "test accuracy (mean)", "points vs fp32", "per seed"]
+    return _rows(header, body, right=2)
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "peak_memory": peak_memory,
+    "peak_timing": peak_timing,
+    "accuracy": accuracy,
+}
+
+
+def render(text: str) -> tuple[str, list[str]]:
+    """``text`` with every known table re-rendered, and the names of those that changed."""
+    changed = []
+    for name, make in TABLES.items():
+        pattern = re.compile(
+            rf"(<!-- bench:{name} -->\n)(.*?)(\n<!-- /bench:{name} -->)", re.DOTALL
+        )
+        m = pattern.search(text)
+        if m is None:
+            continue
+        table = make()
+        if m.group(2) != table:
+            changed.append(name)
+            text = text[: m.start(2)] + table + text[m.end(2) :]
+    return text, changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m bench.readme", description=__doc__)
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 on drift")
+    args = parser.parse_args(argv)
+    text, changed = render(README.read_text())
+    if args.check:
+        for name in changed:
+            print(f"README.md: table {name} differs from bench/results; run python -m bench.readme")
+        return 1 if changed else 0
+    if changed:
+        write_atomic(README, text.encode())
+    print(
+        f"README.md: {len(changed)} table(s) rewritten"
+        + (f": {', '.join(changed)}" * bool(changed))
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
