@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import re
 from pathlib import Path
 from typing import Any
 
-from golden._io import write_atomic
+from golden._io import OutputError, check_output, write_atomic
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -16,6 +17,17 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 def folder_name(name: str) -> str:
     """``name`` (a block or design name such as ``X[a, b=1]``) as a plain folder name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None, name: str) -> Any:
+    """``parser.parse_args(argv)``, then check before any work that the JSON output
+    (``--out``, default ``bench/results/<name>.json``) can be written: exit 2 if not."""
+    args = parser.parse_args(argv)
+    try:
+        check_output(args.out or RESULTS_DIR / f"{name}.json", "--out")
+    except OutputError as e:
+        parser.error(str(e))
+    return args
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:

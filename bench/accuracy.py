@@ -17,7 +17,7 @@ from pathlib import Path
 from model.nn.data import DatasetError, load
 from model.nn.train import build_parser, train
 
-from ._report import save, table
+from ._report import parse_args, save, table
 
 #: (save mode, binary weights) pairs compared.
 CONFIGS = (
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="default 0 1 2")
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/accuracy.json)")
     parser.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then model.train options")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, "accuracy")
     rest = args.train_args[1:] if args.train_args[:1] == ["--"] else args.train_args
     base = build_parser().parse_args(rest)
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 from model.lfsr import random_codes
 from spec import LfsrSpec
 
-from ._report import save, table
+from ._report import parse_args, save, table
 
 #: The issue's floor for lanes=32, act_bits=8 on one core.
 TARGET_CODES_PER_S = 1e7
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=10**7, help="codes per timing (default 1e7)")
     parser.add_argument("--repeats", type=int, default=3, help="best of N (default 3)")
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/lfsr.json)")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, "lfsr")
     if args.n < 1 or args.repeats < 1:
         parser.error("-n and --repeats must be positive")
     slow_n = 20_000

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from model.nn.layers import SAVE_MODES
 from model.nn.wrn import wrn20
 
-from ._report import save, table
+from ._report import parse_args, save, table
 
 
 @dataclass
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classes", type=int, default=10, help="classes (default 10)")
     parser.add_argument("--binary-weights", action="store_true", help="1-bit weights")
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/memory.json)")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, "memory")
     if args.batch < 1 or min(args.widths) < 1 or args.classes < 2:
         parser.error("--widths and --batch must be positive and --classes at least 2")
     rows = []

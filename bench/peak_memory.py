@@ -40,7 +40,7 @@ from torch.utils.checkpoint import checkpoint
 from model.nn.layers import SAVE_MODES
 from model.nn.wrn import Block, wrn20
 
-from ._report import save, table
+from ._report import parse_args, save, table
 
 #: Variant name: (save mode, checkpoint every block, bf16 autocast).
 VARIANTS: dict[str, tuple[str, bool, bool]] = {
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, help="JSON path (default bench/results/peak_memory.json)"
     )
     parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, "peak_memory")
     if args.batch < 1 or min(args.widths) < 1 or args.rounds < 0:
         parser.error("--widths and --batch must be positive and --rounds >= 0")
     if args.device.startswith("cuda") and not torch.cuda.is_available():

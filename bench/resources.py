@@ -44,7 +44,7 @@ from hw.synth import (
 from hw.xnor_acc import XnorAccumulator
 from spec import DatapathSpec, Mode
 
-from ._report import RESULTS_DIR, folder_name, save, table
+from ._report import RESULTS_DIR, folder_name, parse_args, save, table
 
 LANES, ACT_BITS, FREQ_MHZ = 32, 8, 150.0
 
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         help="redo only the estimator's calibration points, keeping the file's other rows "
         "(with --block, the calibration rows already in the file are kept instead)",
     )
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, "resources")
     use_yowasp()
     path = args.out or RESULTS_DIR / "resources.json"
     rows: list[dict[str, object]] = []

@@ -34,7 +34,7 @@ from sim.tb.stream import STALLS
 from sim.tb.toolchain import SIMULATORS, VERILATOR_MAKE, missing, run
 from sim.test_xnor_acc import BLOCK, XnorTB, make_dut, random_dot
 
-from ._report import save, table
+from ._report import parse_args, save, table
 
 #: The cosimulation's 32-lane Verilator build (sim/test_xnor_acc.py), so both share it.
 DUT = {
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "--sim", choices=SIMULATORS, action="append", help="simulator (default: both)"
     )
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/sim_speed.json)")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, "sim_speed")
     if args.cycles < 1:
         parser.error("--cycles must be positive")
     rows, skipped = [], {}

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from model.nn.layers import SAVE_MODES
 from model.nn.wrn import wrn20
 
-from ._report import save, table
+from ._report import parse_args, save, table
 
 
 def _sync(device: str) -> None:
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         help="torch device (default cuda if available, else cpu)",
     )
     parser.add_argument("--out", type=Path, help="JSON (default bench/results/train_speed.json)")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, "train_speed")
     if min(args.width, args.batch, args.rounds) < 1:
         parser.error("--width, --batch and --rounds must be positive")
     if args.device.startswith("cuda") and not torch.cuda.is_available():

@@ -39,7 +39,7 @@ from hw.synth import ToolError, use_yowasp, xc7_utilization
 from hw.xnor_acc import XnorAccumulator
 from spec import DatapathSpec, Mode
 
-from ._report import RESULTS_DIR, folder_name, save, table
+from ._report import RESULTS_DIR, folder_name, parse_args, save, table
 
 LANES = 32
 
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, help="JSON path (default bench/results/xnor_floor.json)"
     )
     parser.add_argument("--keep", type=Path, help="keep the work folders (logs, netlists) here")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv, "xnor_floor")
     rows = []
     with tempfile.TemporaryDirectory(prefix="sbq-xnor-floor-") as tmp:
         root = args.keep or Path(tmp)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from golden._io import write_atomic
+from golden._io import OutputError, check_output, write_atomic
 
 from .__main__ import add_config_arguments, config_from
 from .core import estimate
@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-plots", action="store_true", help="write the CSV only")
     add_config_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        check_output(args.out, "--out", folder=True)
+    except OutputError as e:
+        parser.error(str(e))
     try:
         rows = sweep(args)
     except ValueError as e:

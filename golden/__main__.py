@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._io import OutputError, check_output
 from .generate import GOLDEN_DIR, differences, write
 
 
@@ -34,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="no per-file progress")
     args = parser.parse_args(argv)
     if args.check:
+        if not (args.dir / "manifest.json").is_file():
+            parser.error(
+                f"--dir {args.dir}: no golden set there (no manifest.json); "
+                f"`python -m golden --dir {args.dir}` writes one"
+            )
         problems = differences(args.dir)
         for p in problems:
             print(p, file=sys.stderr)
@@ -46,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"golden set in {args.dir} is current")
         return 0
+    try:
+        check_output(args.dir, "--dir", folder=True)
+    except OutputError as e:
+        parser.error(str(e))
     n = write(args.dir, verbose=not args.quiet)
     print(f"wrote {n} golden files and manifest.json to {args.dir}")
     return 0

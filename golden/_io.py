@@ -36,3 +36,42 @@ def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".new")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+class OutputError(ValueError):
+    """An output path that cannot be written; the message names the option and the fix."""
+
+
+def check_output(path: Path, option: str, *, folder: bool = False) -> None:
+    """Fail before any long work if ``path`` (a file, or a folder with ``folder``) cannot be
+    written: creates the missing parent folders and writes and removes a probe file.
+
+    Raises
+    ------
+    OutputError
+        Naming ``option``, the path and why, e.g. ``--out /proc/x/r.json: cannot create
+        the folder /proc/x (No such file or directory)``.
+    """
+    path = Path(path)
+    where = path if folder else path.parent
+    if folder and path.exists() and not path.is_dir():
+        raise OutputError(f"{option} {path}: is a file, not a folder; give a folder")
+    if not folder and path.is_dir():
+        raise OutputError(f"{option} {path}: is a folder; give a file name")
+    existing = where
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{option} {path}: {existing} is a file, not a folder")
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(
+            f"{option} {path}: cannot create the folder {where} ({e.strerror})"
+        ) from None
+    probe = where / f".{path.name or 'out'}.probe-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise OutputError(f"{option} {path}: cannot write in {where} ({e.strerror})") from None

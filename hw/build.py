@@ -32,7 +32,7 @@ from amaranth_boards.ulx3s import (
     ULX3S_85F_Platform,
 )
 
-from golden._io import write_atomic
+from golden._io import OutputError, check_output, write_atomic
 
 from .synth import ToolError, use_yowasp, xc7_utilization
 from .top import BoardTop
@@ -220,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             f"not {args.variant!r}"
         )
     out = (args.out or Path("build") / f"{args.board}-{variant}").resolve()
+    try:
+        check_output(out, "--out", folder=True)
+    except OutputError as exc:
+        parser.error(str(exc))
     lanes = args.lanes if args.lanes is not None else board.lanes
     platform = board.variants[variant]()
     try:
@@ -227,7 +231,6 @@ def main(argv: list[str] | None = None) -> int:
     except (TypeError, ValueError) as exc:
         parser.error(str(exc))
     use_yowasp()
-    out.mkdir(parents=True, exist_ok=True)
     progress = _Progress()
     try:
         if board.flow == "vivado":

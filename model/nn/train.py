@@ -34,7 +34,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from golden._io import write_atomic
+from golden._io import OutputError, check_output, write_atomic
 
 from .data import DATASETS, Dataset, DatasetError, augment, batches, load
 from .layers import SAVE_MODES
@@ -113,14 +113,26 @@ def evaluate(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, device: str
 
 
 class _Progress:
-    """One line per epoch; a live bar on a terminal."""
+    """One line per epoch; a live bar on a terminal, elsewhere (a log file) a line every
+    :attr:`EVERY` seconds within an epoch."""
+
+    EVERY = 30.0
 
     def __init__(self, total: int, epoch: int, epochs: int, live: bool = True) -> None:
         self.total, self.epoch, self.epochs = total, epoch, epochs
+        self.shown = live
         self.live = live and sys.stderr.isatty()
-        self.t0 = time.perf_counter()
+        self.t0 = self.last = time.perf_counter()
 
     def update(self, done: int, loss: float) -> None:
+        now = time.perf_counter()
+        if self.shown and not self.live and now - self.last >= self.EVERY:
+            self.last = now
+            print(
+                f"epoch {self.epoch + 1}/{self.epochs}: {done}/{self.total} batches, "
+                f"loss {loss:.3f} ({now - self.t0:.0f} s)",
+                file=sys.stderr,
+            )
         if self.live:
             bar = "#" * (20 * done // self.total)
             sys.stderr.write(
@@ -147,11 +159,32 @@ def _optimizer(net: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     )
 
 
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint at ``path`` (loaded to the CPU).
+
+    Raises
+    ------
+    ValueError
+        ``path`` is not a checkpoint this program wrote (corrupt, truncated, another file).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # torch raises pickle, zip and runtime errors alike
+        raise ValueError(f"checkpoint {path} cannot be read ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict) or not {"run", "net", "opt", "epoch"} <= state.keys():
+        raise ValueError(f"checkpoint {path} is not a model.train checkpoint")
+    return state
+
+
 def train(
-    args: argparse.Namespace, data: Dataset, log: Any = print
+    args: argparse.Namespace,
+    data: Dataset,
+    log: Any = print,
+    state: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], torch.nn.Module]:
-    """Train per ``args`` (the parsed command line) on ``data``; return the result (what
-    ``--out`` holds) and the trained network."""
+    """Train per ``args`` (the parsed command line) on ``data``, going on from the
+    checkpoint ``state`` when given (it may have fewer epochs than ``args``: the run is
+    extended); return the result (what ``--out`` holds) and the trained network."""
     run = {k: getattr(args, k) for k in _RUN_KEYS}
     ranks = Ranks(dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else Ranks()
     device = args.device
@@ -162,17 +195,23 @@ def train(
     history: list[dict[str, float]] = []
     start, seconds = 0, 0.0
     ckpt = args.checkpoint
-    if args.resume and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        diff = [k for k in _RUN_KEYS if state["run"].get(k) != run[k]]
+    if state is not None:
+        diff = [k for k in _RUN_KEYS if k != "epochs" and state["run"].get(k) != run[k]]
         if diff:
             raise ValueError(f"checkpoint {ckpt} is for another run (differs in {diff})")
+        if state["epoch"] > args.epochs:
+            raise ValueError(
+                f"checkpoint {ckpt} already has {state['epoch']} epochs, more than "
+                f"--epochs {args.epochs}"
+            )
         model.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
         start, history, seconds = state["epoch"], state["history"], state["seconds"]
         log(f"resumed from {ckpt} after epoch {start}")
+        if state["run"]["epochs"] != args.epochs:
+            log(f"extending the run from {state['run']['epochs']} to {args.epochs} epochs")
     if ranks.rank:  # every rank its own random bits (the data order stays shared)
         torch.manual_seed(args.seed + 1_000_003 * ranks.rank + 7919 * start)
     net: torch.nn.Module = model
@@ -294,6 +333,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--resume needs --checkpoint")
     if args.export is not None and not args.binary_weights:
         parser.error("--export writes binary weights: add --binary-weights")
+    _check_device(parser, args.device)
+    _check_size(parser, args)
+    for option in ("out", "checkpoint", "export"):
+        path = getattr(args, option)
+        if path is not None:
+            try:
+                check_output(path, f"--{option}")
+            except OutputError as e:
+                parser.error(str(e))
+    state = None
+    if args.resume:
+        if args.checkpoint.exists():
+            try:
+                state = read_checkpoint(args.checkpoint)
+            except ValueError as e:
+                parser.error(f"--checkpoint: {e}; delete it or drop --resume to start afresh")
+        else:
+            print(f"no checkpoint at {args.checkpoint} yet: starting from scratch", file=sys.stderr)
     try:
         data = load(args.dataset, args.data_dir).subset(args.train_subset, args.test_subset)
     except DatasetError as e:
@@ -301,13 +358,50 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ranks = Ranks.start(args.device)
     try:
-        return _run(args, data, ranks)
+        return _run(args, data, ranks, state)
+    except KeyboardInterrupt:
+        if args.checkpoint is not None and args.checkpoint.exists():
+            how = f"{args.checkpoint} holds the last finished epoch: add --resume to go on"
+        else:
+            how = "nothing was saved (--checkpoint FILE keeps every finished epoch)"
+        print(f"\ninterrupted: {how}", file=sys.stderr)
+        return 130
     finally:
         if ranks.world > 1:
             dist.destroy_process_group()
 
 
-def _run(args: argparse.Namespace, data: Dataset, ranks: Ranks) -> int:
+def _check_device(parser: argparse.ArgumentParser, device: str) -> None:
+    """Exit 2 unless ``device`` names a device this torch can use."""
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        parser.error(f"--device {device}: not a torch device; use cpu or cuda")
+    if kind == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {device}: this torch ({torch.__version__}) sees no CUDA GPU")
+    if kind not in ("cpu", "cuda"):
+        parser.error(f"--device {device}: training runs on cpu or cuda")
+
+
+def _check_size(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit 2 if the network and one training step clearly cannot fit in this machine's
+    memory (weights, gradients, momentum, and the estimator's peak of a step)."""
+    from estimator.memory import step_peak_bytes
+    from estimator.network import wrn
+
+    net = wrn(20, args.width, 100 if args.dataset == "cifar100" else 10)
+    need = 3 * 4 * net.params + step_peak_bytes(net, args.batch, args.save)
+    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need > have:
+        parser.error(
+            f"--width {args.width} with --batch {args.batch}: a training step needs about "
+            f"{need / 2**30:,.1f} GiB, more than this machine's {have / 2**30:,.1f} GiB"
+        )
+
+
+def _run(
+    args: argparse.Namespace, data: Dataset, ranks: Ranks, state: dict[str, Any] | None
+) -> int:
     """Train, then (rank 0) report, export and write the result."""
     if ranks.world > 1 and args.device.startswith("cuda"):
         args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
@@ -324,7 +418,7 @@ def _run(args: argparse.Namespace, data: Dataset, ranks: Ranks) -> int:
         + (f", {ranks.world} ranks" if ranks.world > 1 else "")
     )
     try:
-        result, net = train(args, data, log=log)
+        result, net = train(args, data, log=log, state=state)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

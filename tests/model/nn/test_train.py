@@ -86,7 +86,11 @@ def test_train_writes_test_acc(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert "epoch 1/1" in capsys.readouterr().err
 
 
-def test_resume_continues_the_same_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_continues_the_same_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Ctrl-C mid-run exits 130 with how to go on, the checkpoint holds the finished
+    epoch, and --resume ends where the uninterrupted run ends."""
     args = [*SMALL, "--epochs", "2", "--binary-weights"]
     straight = tmp_path / "a.json"
     assert main([*args, "--out", str(straight)]) == 0
@@ -101,13 +105,28 @@ def test_resume_continues_the_same_run(tmp_path: Path, monkeypatch: pytest.Monke
         return real(*a, **k)
 
     monkeypatch.setattr(train_mod, "evaluate", crash_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        main([*args, "--checkpoint", str(ckpt), "--out", str(resumed)])
+    assert main([*args, "--checkpoint", str(ckpt), "--out", str(resumed)]) == 130
+    assert f"interrupted: {ckpt} holds the last finished epoch: add --resume" in (
+        capsys.readouterr().err
+    )
     assert ckpt.exists() and not resumed.exists()
     monkeypatch.setattr(train_mod, "evaluate", real)
     assert main([*args, "--checkpoint", str(ckpt), "--resume", "--out", str(resumed)]) == 0
     a, b = json.loads(straight.read_text()), json.loads(resumed.read_text())
     assert a["history"] == b["history"] and a["test_acc"] == b["test_acc"]
+
+
+def test_resume_extends_a_finished_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    ckpt, out = tmp_path / "c.pt", tmp_path / "r.json"
+    assert main([*SMALL, "--epochs", "1", "--checkpoint", str(ckpt)]) == 0
+    assert (
+        main([*SMALL, "--epochs", "2", "--checkpoint", str(ckpt), "--resume", "--out", str(out)])
+        == 0
+    )
+    assert "extending the run from 1 to 2 epochs" in capsys.readouterr().err
+    assert [h["epoch"] for h in json.loads(out.read_text())["history"]] == [1, 2]
+    assert main([*SMALL, "--epochs", "1", "--checkpoint", str(ckpt), "--resume"]) == 2
+    assert "already has 2 epochs, more than --epochs 1" in capsys.readouterr().err
 
 
 def test_resume_refuses_another_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
