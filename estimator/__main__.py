@@ -45,7 +45,11 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         help="saved-activation mode for the totals (default stoch)",
     )
     parser.add_argument("--act-bits", type=int, default=d.act_bits, help="default 8")
-    parser.add_argument("--word-bits", type=int, default=d.word_bits, help="default 32")
+    parser.add_argument(
+        "--word-bits",
+        type=int,
+        help="SRAM word: 8, 16, 32 or 64 (default 32, or --lanes when that is wider)",
+    )
     parser.add_argument("--sram-depth", type=int, default=d.sram_depth, help="default 1024")
     parser.add_argument("--clock-mhz", type=float, default=d.clock_mhz, help="default 100")
     parser.add_argument(
@@ -81,6 +85,11 @@ def config_from(args: argparse.Namespace, **over: Any) -> Config:
 
 def _mib(n: float) -> str:
     return f"{n / 2**20:,.2f}"
+
+
+def _rate(v: float) -> str:
+    """A rate to three significant figures, with thousands separators when large."""
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
 
 
 def report(result: dict[str, Any]) -> str:
@@ -138,7 +147,7 @@ def report(result: dict[str, Any]) -> str:
     lines += [
         f"Forward: {result['ops_per_image']['forward_macs']:,} MACs per image; "
         f"{result['datapath_cycles_per_image']:,} datapath cycles at {c['lanes']} lanes = "
-        f"{result['datapath_images_per_s']:,} images/s at {c['clock_mhz']:g} MHz",
+        f"{_rate(result['datapath_images_per_s'])} images/s at {c['clock_mhz']:g} MHz",
         f"FPGA (xc7 model, {f['calibration_points']} calibration points): {f['lut']:,} LUT{fit}, "
         f"{f['ff']:,} FF, {f['bram36']:g} RAMB36",
     ]
@@ -150,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m estimator", description=__doc__)
     parser.add_argument("--width", type=int, default=1, help="WRN width k (default 1)")
     parser.add_argument("--batch", type=int, default=125, help="default 125")
-    parser.add_argument("--lanes", type=int, default=32, help="datapath lanes (default 32)")
+    parser.add_argument(
+        "--lanes", type=int, default=32, help="datapath lanes, 1 to 64 (default 32)"
+    )
     add_config_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)

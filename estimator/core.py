@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from spec import BinarizerSpec, DatapathSpec, PackingSpec
+from spec import WORD_BITS_CHOICES, BinarizerSpec, DatapathSpec, PackingSpec
 
 from .energy import ENERGY_SOURCES, EnergyTable, energy_per_image, ops_per_image
 from .fpga import BOARDS, CostModel
@@ -28,7 +28,8 @@ class Config:
     save: str = "stoch"
     lanes: int = 32
     act_bits: int = 8
-    word_bits: int = 32
+    #: SRAM word; ``None``: 32, or ``lanes`` when that is wider (a beat fits one word).
+    word_bits: int | None = None
     sram_depth: int = 1024
     clock_mhz: float = 100.0
     board: str = "arty_a7_35"
@@ -45,10 +46,31 @@ class Config:
         if not self.clock_mhz > 0:
             raise ValueError(f"clock_mhz must be positive, not {self.clock_mhz}")
         BinarizerSpec(lanes=self.lanes, act_bits=self.act_bits)
+        widest = max(WORD_BITS_CHOICES)
+        if self.lanes > widest:
+            raise ValueError(
+                f"lanes must be at most {widest} (a beat is one SRAM word of at most "
+                f"{widest} bits), not {self.lanes}"
+            )
+        if self.word_bits is None:
+            object.__setattr__(self, "word_bits", max(32, self.lanes))
         PackingSpec(word_bits=self.word_bits, depth=self.sram_depth)
-        DatapathSpec(lanes=self.lanes, act_bits=self.act_bits)
         if self.lanes > self.word_bits:
-            raise ValueError(f"lanes ({self.lanes}) must be at most word_bits ({self.word_bits})")
+            raise ValueError(
+                f"lanes ({self.lanes}) must be at most word_bits ({self.word_bits}): a beat "
+                f"is one SRAM word"
+            )
+        net = wrn(self.depth, self.width, self.num_classes, self.size)
+        longest = max(layer.fan_in for layer in net.layers if layer.kernel)
+        try:  # the accumulator must hold this network's longest dot product
+            DatapathSpec(
+                lanes=self.lanes, act_bits=self.act_bits, max_beats=-(-longest // self.lanes)
+            )
+        except ValueError:
+            raise ValueError(
+                f"act_bits {self.act_bits}: this network's longest dot product ({longest} "
+                f"products) could overflow the 32-bit accumulator; use fewer act_bits"
+            ) from None
 
 
 def estimate(
@@ -117,7 +139,7 @@ def estimate(
         },
         "ops_per_image": ops_per_image(net),
         "datapath_cycles_per_image": cycles,
-        "datapath_images_per_s": round(config.clock_mhz * 1e6 / cycles, 2),
+        "datapath_images_per_s": float(f"{config.clock_mhz * 1e6 / cycles:.4g}"),
         "energy_pj_per_image": energy_per_image(
             net,
             energy,

@@ -93,14 +93,19 @@ class Network:
         return sum(layer.macs for layer in self.layers)
 
 
+#: Widest and deepest networks the estimator describes (far beyond any trained WRN: k = 10,
+#: depth 40 in Zagoruyko and Komodakis 2016); beyond them its figures stop meaning much.
+MAX_WIDTH, MAX_DEPTH = 1024, 1000
+
+
 def wrn(depth: int = 20, width: int = 1, num_classes: int = 10, size: int = 32) -> Network:
     """The layer table of WRN-``depth``-``width`` on ``size`` x ``size`` RGB images.
 
     ``depth`` is ``6n + 2`` (20 for McDonnell's WRN-20); ``size`` must be divisible by 4
     (two stride-2 stages).
     """
-    check_int("depth", depth, 8)
-    check_int("width", width, 1)
+    check_int("depth", depth, 8, MAX_DEPTH)
+    check_int("width", width, 1, MAX_WIDTH)
     check_int("num_classes", num_classes, 2)
     check_int("size", size, 4)
     if (depth - 2) % 6:

@@ -58,7 +58,7 @@ def sweep(args: argparse.Namespace, progress: bool = True) -> list[dict[str, Any
             lanes=lanes,
             save=save,
             weight_bits=bits,
-            word_bits=max(args.word_bits, lanes),
+            word_bits=max(args.word_bits or 32, lanes),
         )
         r = estimate(config, energy=energy, costs=costs)
         rows.append(

@@ -92,13 +92,28 @@ def test_report_names_every_layer(capsys: pytest.CaptureFixture) -> None:
     assert "blocks.8.conv2" in out and "head_bn" in out and "LFE5U-85F" in out
 
 
+def test_lanes_wider_than_32_widen_the_word(capsys: pytest.CaptureFixture) -> None:
+    assert main(["--lanes", "64", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["word_bits"] == 64
+
+
+def test_accumulator_bound_is_this_networks_longest_dot_product(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """16-bit codes over WRN-20-1's longest dot product (64 * 9 products) fit 32 bits."""
+    assert main(["--act-bits", "16", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["act_bits"] == 16
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--lanes", "3"], "lanes"),
         (["--depth", "21"], "depth must be 6n + 2"),
         (["--batch", "0"], "batch must be a positive integer"),
-        (["--lanes", "64"], "must be at most word_bits"),
+        (["--lanes", "64", "--word-bits", "32"], "lanes (64) must be at most word_bits (32)"),
+        (["--lanes", "4096"], "lanes must be at most 64"),
+        (["--width", "1000000000"], "width must be in 1..1024"),
         (["--input-size", "30"], "divisible by 4"),
     ],
 )
@@ -146,7 +161,7 @@ def test_sweep_writes_csv_and_plots(tmp_path: Path) -> None:
     argv = ["--widths", "1", "2", "--batches", "16", "--lanes", "8", "--out", str(tmp_path)]
     assert sweep_main(argv) == 0
     lines = (tmp_path / "sweep.csv").read_text().splitlines()
-    assert len(lines) == 1 + 2 * 3 * 2  # header + widths x modes x weight bits
+    assert len(lines) == 1 + 2 * 4 * 2  # header + widths x modes x weight bits
     for png in ("memory_vs_width.png", "energy_vs_memory.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
