@@ -5,12 +5,20 @@
   copied to three channels; a fixed 80/20 split (the same whatever ``--seed``).
 - ``cifar10`` / ``cifar100``: the official "python version" pickles, read from
   ``data_dir/cifar-10-batches-py`` (``data_batch_1..5``, ``test_batch``) or
-  ``data_dir/cifar-100-python`` (``train``, ``test``). Nothing is downloaded.
+  ``data_dir/cifar-100-python`` (``train``, ``test``). :func:`download` fetches the
+  official archive (once; its published MD5 is checked) and unpacks it there.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pickle
+import shutil
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +26,39 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["DATASETS", "Dataset", "DatasetError", "augment", "batches", "load"]
+__all__ = [
+    "ARCHIVES",
+    "DATASETS",
+    "Dataset",
+    "DatasetError",
+    "augment",
+    "batches",
+    "download",
+    "load",
+]
 
 #: Names accepted by :func:`load`.
 DATASETS = ("digits", "cifar10", "cifar100")
 
 _CIFAR_HINT = (
-    "put the official CIFAR python pickles there (no download is possible here); for "
-    "CIFAR-10, `python ../shared/data/cifar10_to_batches.py DATA_DIR` writes them"
+    "put the official CIFAR python pickles there, or add --download to fetch them "
+    "(checksum checked)"
 )
+
+#: The official "python version" archives (Krizhevsky 2009): URL, MD5 published beside
+#: them, and the folder they unpack to.
+ARCHIVES = {
+    "cifar10": (
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "c58f30108f718f92721af3b95e74349a",
+        "cifar-10-batches-py",
+    ),
+    "cifar100": (
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        "eb9058c3a382ffc7106e4002c42a8d85",
+        "cifar-100-python",
+    ),
+}
 
 
 class DatasetError(Exception):
@@ -68,6 +100,59 @@ def load(name: str, data_dir: Path | None = None) -> Dataset:
             raise DatasetError(f"{name} needs --data-dir: {_CIFAR_HINT}")
         return _cifar(name, Path(data_dir))
     raise DatasetError(f"dataset must be one of {', '.join(DATASETS)}, not {name!r}")
+
+
+def download(name: str, data_dir: Path, *, log: bool = True) -> Path:
+    """Fetch and unpack ``name``'s official archive into ``data_dir`` unless its folder is
+    already there; returns the folder. The archive's MD5 is checked before anything is
+    unpacked, and the folder appears whole (unpacked beside it, then renamed).
+
+    Raises
+    ------
+    DatasetError
+        Offline, a failed transfer, a wrong checksum or a bad archive; nothing is left
+        behind but the folder ``data_dir`` itself.
+    """
+    if name not in ARCHIVES:
+        raise DatasetError(f"--download is for {', '.join(ARCHIVES)}, not {name!r}")
+    url, md5, folder = ARCHIVES[name]
+    root = Path(data_dir) / folder
+    if root.is_dir():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    part = root.parent / (Path(url).name + ".part")
+    staging = root.parent / (folder + ".unpacking")
+    digest = hashlib.md5()
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r, part.open("wb") as f:
+            total, done, shown = int(r.headers.get("Content-Length") or 0), 0, 0.0
+            while chunk := r.read(1 << 20):
+                f.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if log and time.monotonic() - shown > 5:
+                    shown = time.monotonic()
+                    of = f" of {total / 2**20:,.0f}" if total else ""
+                    print(f"{name}: {done / 2**20:,.0f}{of} MiB from {url}", file=sys.stderr)
+        if digest.hexdigest() != md5:
+            raise DatasetError(
+                f"{url}: MD5 {digest.hexdigest()} is not the published {md5}; try again"
+            )
+        with tarfile.open(part) as tar:
+            tar.extractall(staging, filter="data")
+        (staging / folder).rename(root)
+    except (urllib.error.URLError, OSError, tarfile.TarError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise DatasetError(
+            f"cannot download {name} from {url} ({reason}); offline? put the official "
+            f"python pickles in {root}"
+        ) from None
+    finally:
+        part.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+    if log:
+        print(f"{name}: unpacked to {root}", file=sys.stderr)
+    return root
 
 
 def _digits() -> Dataset:

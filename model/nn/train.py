@@ -36,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from golden._io import OutputError, check_output, write_atomic
 
-from .data import DATASETS, Dataset, DatasetError, augment, batches, load
+from .data import DATASETS, Dataset, DatasetError, augment, batches, download, load
 from .layers import SAVE_MODES
 from .wrn import wrn20
 
@@ -283,7 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--dataset", choices=DATASETS, default="digits", help="default digits")
-    p.add_argument("--data-dir", type=Path, help="folder holding the CIFAR python pickles")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("data"),
+        help="folder holding the CIFAR python pickles (default ./data)",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch the official CIFAR archive into --data-dir first (once; MD5 checked)",
+    )
     p.add_argument("--width", type=int, default=1, help="WRN-20-k width k (default 1)")
     p.add_argument("--epochs", type=int, default=10, help="default 10")
     p.add_argument(
@@ -351,7 +361,11 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"--checkpoint: {e}; delete it or drop --resume to start afresh")
         else:
             print(f"no checkpoint at {args.checkpoint} yet: starting from scratch", file=sys.stderr)
+    if args.download and args.dataset == "digits":
+        parser.error("--download is for cifar10 and cifar100: digits ship with scikit-learn")
     try:
+        if args.download:
+            download(args.dataset, args.data_dir)
         data = load(args.dataset, args.data_dir).subset(args.train_subset, args.test_subset)
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)

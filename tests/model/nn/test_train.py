@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from model.nn import data as data_mod
 from model.nn import train as train_mod
 from model.nn.data import DatasetError, augment, load
 from model.nn.train import lr_at, main
@@ -47,7 +48,7 @@ def test_cifar10_reads_the_official_layout(tmp_path: Path) -> None:
 
 
 def test_cifar_errors_name_the_place_and_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match=r"cifar-10-batches-py.*cifar10_to_batches\.py"):
+    with pytest.raises(DatasetError, match=r"cifar-10-batches-py.*add --download"):
         load("cifar10", tmp_path)
     with pytest.raises(DatasetError, match="needs --data-dir"):
         load("cifar100")
@@ -55,6 +56,46 @@ def test_cifar_errors_name_the_place_and_the_fix(tmp_path: Path) -> None:
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").write_bytes(b"not a pickle")
     with pytest.raises(DatasetError, match="data_batch_3 is not a CIFAR python pickle"):
         load("cifar10", tmp_path)
+
+
+def _archive(tmp_path: Path) -> tuple[str, str]:
+    """A CIFAR-10-shaped .tar.gz behind a file:// URL, and its MD5."""
+    import hashlib
+    import tarfile
+
+    src = tmp_path / "src"
+    _write_cifar10(src, n=4)
+    tgz = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(tgz, "w:gz") as tar:
+        tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    return tgz.as_uri(), hashlib.md5(tgz.read_bytes()).hexdigest()
+
+
+def test_download_checks_the_checksum_and_unpacks_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, md5 = _archive(tmp_path)
+    dest = tmp_path / "data"
+    monkeypatch.setitem(data_mod.ARCHIVES, "cifar10", (url, "0" * 32, "cifar-10-batches-py"))
+    with pytest.raises(DatasetError, match="is not the published 0000"):
+        data_mod.download("cifar10", dest, log=False)
+    assert sorted(p.name for p in dest.iterdir()) == []  # nothing half-written
+    monkeypatch.setitem(data_mod.ARCHIVES, "cifar10", (url, md5, "cifar-10-batches-py"))
+    root = data_mod.download("cifar10", dest, log=False)
+    assert root == dest / "cifar-10-batches-py" and load("cifar10", dest).test_x.shape[0] == 4
+    assert sorted(p.name for p in dest.iterdir()) == ["cifar-10-batches-py"]
+
+
+def test_download_offline_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    gone = (tmp_path / "nowhere.tar.gz").as_uri()
+    monkeypatch.setitem(data_mod.ARCHIVES, "cifar10", (gone, "0" * 32, "cifar-10-batches-py"))
+    argv = ["--dataset", "cifar10", "--download", "--data-dir", str(tmp_path / "d")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "cannot download cifar10" in err and "put the official python pickles in" in err
+    assert "Traceback" not in err
 
 
 def test_augment_crops_flips_and_cuts_out() -> None:
