@@ -14,11 +14,13 @@ nextpnr's timing analysis against the board clock (``timing.json``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +88,31 @@ class _Progress:
 
     def step(self, text: str) -> None:
         print(f"[{time.perf_counter() - self.start:6.1f} s] {text}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _heartbeat(progress: _Progress, out: Path, every: float = 15.0) -> Iterator[None]:
+    """While the block runs, say every ``every`` seconds which stage of the open flow is
+    running (read from the files it has written so far)."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(every):
+            if not (out / "top.json").exists():
+                stage = "Yosys synthesis"
+            elif not any((out / f).exists() for f in ("top.config", "top.asc")):
+                stage = "nextpnr place and route"
+            else:
+                stage = "packing the bitstream"
+            progress.step(f"still running: {stage}")
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _utilization_text(util: dict[str, int], capacity: dict[str, int], part: str) -> str:
@@ -160,7 +187,8 @@ def build_open(
         nextpnr_opts="--report timing_report.json",
     )
     try:
-        products = plan.execute_local(str(out))
+        with _heartbeat(progress, out):
+            products = plan.execute_local(str(out))
     except Exception as exc:  # the build script failed: say where its log is
         raise ToolError(f"the {platform.device} flow failed ({exc}); logs are in {out}") from exc
     clocks = json.loads((out / "timing_report.json").read_text())["fmax"]
