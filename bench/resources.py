@@ -6,7 +6,7 @@ that the Xilinx primitives a block places there are counted; an estimate, no tim
 and, with a register on every port so that every path is timed
 (:class:`hw.synth.RegisteredPorts`), by ``synth_ecp5`` + nextpnr-ecp5 out of context at
 150 MHz over three placement seeds (Fmax: the median, with every seed's figure kept).
-Prints a table and writes ``bench/results/resources.json``; a run takes a few minutes.
+Prints a table and writes ``bench/results/resources.json``; a full run takes about 10 minutes.
 
 The same file holds ``calibration``: ``synth_xilinx`` LUT/FF/BRAM counts of the store
 path (:class:`hw.store.BinarizeAndStore`) and the datapath (:class:`hw.xnor_acc.

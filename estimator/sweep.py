@@ -110,7 +110,9 @@ def _plots(rows: list[dict[str, Any]], out: Path, batch: int, lanes: int) -> lis
 
     paths = []
     fig, ax = plt.subplots(figsize=(6, 4))
-    for save in SAVE_MODES:
+    # The bit-saving modes keep the same bytes: distinct markers and dashes, and a note.
+    styles = zip(SAVE_MODES, ("o", "s", "x", "+"), ("-", "--", ":", "-."), strict=True)
+    for save, marker, dash in styles:
         mine = [
             r
             for r in rows
@@ -122,8 +124,9 @@ def _plots(rows: list[dict[str, Any]], out: Path, batch: int, lanes: int) -> lis
         ax.plot(
             [r["width"] for r in mine],
             [r["training_bytes"] / 2**20 for r in mine],
-            marker="o",
-            label=f"save={save}",
+            marker=marker,
+            linestyle=dash,
+            label=f"save={save}" + (" (same bytes as stoch)" if save in ("det", "det_mse") else ""),
         )
     ax.set(
         xlabel="WRN-20 width k",
@@ -148,8 +151,21 @@ def _plots(rows: list[dict[str, Any]], out: Path, batch: int, lanes: int) -> lis
             label=f"save={save}",
             **style,
         )
-    front = [pts[i] for i in pareto(pts)]
+    on_front = pareto(pts)
+    front = [pts[i] for i in on_front]
     ax.plot([p[0] for p in front], [p[1] for p in front], color="black", lw=1, label="Pareto front")
+    names = []  # number every configuration on the front and name it in a box
+    for n, i in enumerate(on_front, start=1):
+        r = rows[i]
+        ax.annotate(str(n), pts[i], fontsize=7, xytext=(2, 4), textcoords="offset points")
+        names.append(
+            f"{n}: WRN-20-{r['width']}, batch {r['batch']}, {r['lanes']} lanes, "
+            f"{r['save']}, {r['weight_bits']}-bit weights"
+        )
+    ax.text(
+        0.98, 0.03, "Pareto front\n" + "\n".join(names), transform=ax.transAxes,
+        fontsize=6, ha="right", va="bottom", bbox={"facecolor": "white", "alpha": 0.8},
+    )  # fmt: skip
     ax.set(
         xlabel="training memory (MiB)",
         ylabel="training energy per image (uJ)",
