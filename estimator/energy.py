@@ -71,16 +71,18 @@ class EnergyTable:
         try:
             doc = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"energy table {path}: cannot read it as JSON ({e})") from None
+            raise ValueError(f"--energy-table {path}: cannot read it as JSON ({e})") from None
         if not isinstance(doc, dict):
-            raise ValueError(f"energy table {path}: expected a JSON object of picojoules")
+            raise ValueError(f"--energy-table {path}: expected a JSON object of picojoules")
         for key, value in doc.items():
             if key not in pj:
                 raise ValueError(
-                    f"energy table {path}: unknown entry {key!r}; known: {', '.join(pj)}"
+                    f"--energy-table {path}: unknown entry {key!r}; known: {', '.join(pj)}"
                 )
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"energy table {path}: {key} must be a number >= 0, not {value!r}")
+                raise ValueError(
+                    f"--energy-table {path}: {key} must be a number >= 0, not {value!r}"
+                )
             pj[key] = float(value)
         return cls(pj)
 

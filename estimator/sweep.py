@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from golden._io import OutputError, check_output, write_atomic
+from golden._io import check_output, write_atomic
 
 from .__main__ import add_config_arguments, config_from
-from .core import estimate
+from .core import Config, estimate
 from .energy import EnergyTable
 from .fpga import CostModel
 from .memory import SAVE_MODES
@@ -45,13 +45,11 @@ COLUMNS = [
 ]
 
 
-def sweep(args: argparse.Namespace, progress: bool = True) -> list[dict[str, Any]]:
-    """One row per grid point (see the module docstring)."""
-    energy, costs = EnergyTable.load(args.energy_table), CostModel.load()
-    grid = list(itertools.product(args.widths, args.batches, args.lanes, SAVE_MODES, (32, 1)))
-    rows = []
-    for i, (width, batch, lanes, save, bits) in enumerate(grid, start=1):
-        config = config_from(
+def grid(args: argparse.Namespace) -> list[Config]:
+    """Every grid point's configuration, checked (the first bad one raises ValueError)."""
+    points = itertools.product(args.widths, args.batches, args.lanes, SAVE_MODES, (32, 1))
+    return [
+        config_from(
             args,
             width=width,
             batch=batch,
@@ -60,6 +58,18 @@ def sweep(args: argparse.Namespace, progress: bool = True) -> list[dict[str, Any
             weight_bits=bits,
             word_bits=max(args.word_bits or 32, lanes),
         )
+        for width, batch, lanes, save, bits in points
+    ]
+
+
+def sweep(args: argparse.Namespace, progress: bool = True) -> list[dict[str, Any]]:
+    """One row per grid point (see the module docstring)."""
+    energy, costs = EnergyTable.load(args.energy_table), CostModel.load()
+    configs = grid(args)
+    rows = []
+    for i, config in enumerate(configs, start=1):
+        width, batch, lanes = config.width, config.batch, config.lanes
+        save, bits = config.save, config.weight_bits
         r = estimate(config, energy=energy, costs=costs)
         rows.append(
             {
@@ -82,9 +92,9 @@ def sweep(args: argparse.Namespace, progress: bool = True) -> list[dict[str, Any
                 "bram36": r["fpga"]["bram36"],
             }
         )
-        if progress and (i % max(1, len(grid) // 10) == 0 or i == len(grid)):
+        if progress and (i % max(1, len(configs) // 10) == 0 or i == len(configs)):
             print(
-                f"[{i}/{len(grid)}] up to WRN-20-{width}, batch {batch}, lanes {lanes}",
+                f"[{i}/{len(configs)}] up to WRN-20-{width}, batch {batch}, lanes {lanes}",
                 file=sys.stderr,
             )
     return rows
@@ -202,13 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-plots", action="store_true", help="write the CSV only")
     add_config_arguments(parser)
     args = parser.parse_args(argv)
-    try:
+    try:  # every configuration and the energy table first, then the folder, then the work
+        grid(args)
+        EnergyTable.load(args.energy_table)
         check_output(args.out, "--out", folder=True)
-    except OutputError as e:
-        parser.error(str(e))
-    try:
         rows = sweep(args)
-    except ValueError as e:
+    except ValueError as e:  # OutputError too
         print(f"error: {e}", file=sys.stderr)
         return 2
     buf = io.StringIO()

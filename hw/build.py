@@ -34,7 +34,7 @@ from amaranth_boards.ulx3s import (
     ULX3S_85F_Platform,
 )
 
-from golden._io import OutputError, check_output, write_atomic
+from golden._io import check_output, write_atomic
 
 from .synth import ToolError, use_yowasp, xc7_utilization
 from .top import BoardTop
@@ -248,15 +248,12 @@ def main(argv: list[str] | None = None) -> int:
             f"not {args.variant!r}"
         )
     out = (args.out or Path("build") / f"{args.board}-{variant}").resolve()
-    try:
-        check_output(out, "--out", folder=True)
-    except OutputError as exc:
-        parser.error(str(exc))
     lanes = args.lanes if args.lanes is not None else board.lanes
     platform = board.variants[variant]()
     try:
         top = BoardTop(lanes=lanes, clk_hz=int(platform.default_clk_frequency), baud=args.baud)
-    except (TypeError, ValueError) as exc:
+        check_output(out, "--out", folder=True)
+    except (TypeError, ValueError) as exc:  # OutputError too
         parser.error(str(exc))
     use_yowasp()
     progress = _Progress()

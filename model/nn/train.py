@@ -403,7 +403,10 @@ def _check_size(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     from estimator.memory import step_peak_bytes
     from estimator.network import wrn
 
-    net = wrn(20, args.width, 100 if args.dataset == "cifar100" else 10)
+    try:
+        net = wrn(20, args.width, 100 if args.dataset == "cifar100" else 10)
+    except ValueError as e:
+        parser.error(f"--width {args.width}: {e}")
     need = 3 * 4 * net.params + step_peak_bytes(net, args.batch, args.save)
     have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if need > have:
