@@ -70,9 +70,9 @@ def peak_timing() -> str:
     return _rows([f"variant (WRN-20-{doc['timing'][0]['width']})", "step", "vs fp32"], body)
 
 
-def accuracy() -> str:
-    """Mean test accuracy per configuration on digits."""
-    doc = _load("accuracy")
+def accuracy(name: str = "accuracy") -> str:
+    """Mean test accuracy per configuration, from ``bench/results/<name>.json``."""
+    doc = _load(name)
     body = [
         [
             f"`{r['save']}`",
@@ -87,10 +87,61 @@ def accuracy() -> str:
     return _rows(header, body, right=2)
 
 
+def saved_store() -> str:
+    """Bytes autograd keeps between the passes, per save mode and width."""
+    doc = _load("memory")
+    modes = list(dict.fromkeys(r["save"] for r in doc["rows"]))
+    body = []
+    for w in dict.fromkeys(r["width"] for r in doc["rows"]):
+        mine = {r["save"]: r for r in doc["rows"] if r["width"] == w}
+        cells = [f"WRN-20-{w}", *(f"{mine[m]['activation_MiB']:,.2f} MiB" for m in modes)]
+        body.append([*cells, f"{mine['stoch']['fp32_over_mode']:.1f}x"])
+    return _rows(["network", *(f"`{m}`" for m in modes), "fp32 / stoch"], body)
+
+
+def sim_speed() -> str:
+    """Simulated cycles per second per simulator."""
+    doc = _load("sim_speed")
+    body = [[r["simulator"], r["measure"], f"{r['cycles_per_s']:,}"] for r in doc["rows"]]
+    return _rows(["simulator", "what", "cycles/s"], body, right=2)
+
+
+def xnor_floor() -> str:
+    """LUTs of the xnor datapath and of its parts' references."""
+    doc = _load("xnor_floor")
+    body = [
+        [f"`{r['design']}`", str(r["lut"]), f"{r['lut_per_lane']:.2f}", f"{r['mac_per_lut']:.2f}"]
+        for r in doc["rows"]
+    ]
+    return _rows(["design", "LUT", "LUT/lane", "binary MAC per LUT per cycle"], body)
+
+
+def resources() -> str:
+    """Per-block Yosys xc7 utilization and ECP5 Fmax."""
+    doc = _load("resources")
+    body = [
+        [
+            f"`{r['block']}`",
+            *(str(r[k]) for k in ("lut", "ff", "bram", "dsp")),
+            f"{r['lut_per_lane']:.1f}",
+            f"{r['ff_per_lane']:.1f}",
+            f"{r['fmax_ecp5_mhz']:.0f}",
+        ]
+        for r in doc["rows"]
+    ]
+    header = ["block", "LUT", "FF", "BRAM (RAMB36)", "DSP", "LUT/lane", "FF/lane"]
+    return _rows([*header, "ECP5 Fmax (MHz)"], body)
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "resources": resources,
     "peak_memory": peak_memory,
     "peak_timing": peak_timing,
     "accuracy": accuracy,
+    "accuracy_cifar10": lambda: accuracy("accuracy_cifar10"),
+    "memory": saved_store,
+    "sim_speed": sim_speed,
+    "xnor_floor": xnor_floor,
 }
 
 
