@@ -133,7 +133,27 @@ def resources() -> str:
     return _rows([*header, "ECP5 Fmax (MHz)"], body)
 
 
+def board() -> str:
+    """What ``python -m hw.build`` reports per board."""
+    doc = _load("board")
+    body = []
+    for r in doc["rows"]:
+        if "lut" in r:
+            fig = ", ".join(
+                f"{r[k]:,} {label} ({r[k + '_percent']:.1f} %)"
+                for k, label in (("lut", "LUT"), ("ff", "FF"), ("bram", "RAMB36"), ("dsp", "DSP"))
+            )
+            what = f"Yosys estimate: {fig}"
+        else:
+            what = (
+                f"post-route Fmax {r['fmax_mhz']:.1f} MHz against its {r['clock_mhz']:g} MHz clock"
+            )
+        body.append([f"`{r['board']}`", r["part"], str(r["lanes"]), what, f"{r['build_s']:.0f} s"])
+    return _rows(["board", "part", "lanes", "figures", "build time"], body, right=4)
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "board": board,
     "resources": resources,
     "peak_memory": peak_memory,
     "peak_timing": peak_timing,
