@@ -70,6 +70,7 @@ CASES = [
     ("bench.xnor_floor", ["--out", "/proc/nowhere/x.json"], "out"),
     ("bench.resources", ["--out", "/proc/nowhere/r.json"], "out"),
     ("bench.sim_speed", ["--out", "/proc/nowhere/s.json"], "out"),
+    ("bench.board", ["--out", "/proc/nowhere/b.json"], "out"),
 ]
 
 
