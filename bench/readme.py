@@ -49,13 +49,11 @@ def peak_memory() -> str:
         for w in widths:
             row = next(r for r in doc["rows"] if r["width"] == w and r["variant"] == variant)
             save = variant.removesuffix("_bf16")
-            modelled = variant not in ("ckpt", "bf16", "ckpt_bf16")
-            est = step_peak_bytes(wrn(20, w), doc["batch"], save, bf16=save != variant)
-            cells += [
-                f"{row['peak_rise_MiB']:,.1f} MiB",
-                f"{row['fp32_over_variant']:.2f}x",
-                f"{est / 2**20:,.1f} MiB" if modelled else "-",
-            ]
+            est = "-"  # plain PyTorch's checkpointing and autocast are not modelled
+            if variant not in ("ckpt", "bf16", "ckpt_bf16"):
+                b = step_peak_bytes(wrn(20, w), doc["batch"], save, bf16=save != variant)
+                est = f"{b / 2**20:,.1f} MiB"
+            cells += [f"{row['peak_rise_MiB']:,.1f} MiB", f"{row['fp32_over_variant']:.2f}x", est]
         body.append(cells)
     return _rows(header, body)
 
@@ -152,7 +150,21 @@ def board() -> str:
     return _rows(["board", "part", "lanes", "figures", "build time"], body, right=4)
 
 
+def estimator_example() -> str:
+    """``python -m estimator --width 1 --batch 125 --weights 1 --board arty_a7``'s report,
+    its per-layer table abridged to the first two and last three rows."""
+    from estimator.__main__ import report
+    from estimator.core import Config, estimate
+
+    lines = report(estimate(Config(width=1, batch=125, weight_bits=1))).splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("layer"))
+    last = next(i for i, line in enumerate(lines) if line.startswith("total"))
+    kept = [*lines[first : first + 3], "...", *lines[last - 2 :]]
+    return "```\n" + "\n".join(kept) + "\n```"
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "estimator_example": estimator_example,
     "board": board,
     "resources": resources,
     "peak_memory": peak_memory,
@@ -169,16 +181,14 @@ def render(text: str) -> tuple[str, list[str]]:
     """``text`` with every known table re-rendered, and the names of those that changed."""
     changed = []
     for name, make in TABLES.items():
-        pattern = re.compile(
-            rf"(<!-- bench:{name} -->\n)(.*?)(\n<!-- /bench:{name} -->)", re.DOTALL
-        )
+        pattern = re.compile(rf"<!-- bench:{name} -->\n(.*?)<!-- /bench:{name} -->", re.DOTALL)
         m = pattern.search(text)
         if m is None:
             continue
-        table = make()
-        if m.group(2) != table:
+        table = make() + "\n"
+        if m.group(1) != table:
             changed.append(name)
-            text = text[: m.start(2)] + table + text[m.end(2) :]
+            text = text[: m.start(1)] + table + text[m.end(1) :]
     return text, changed
 
 
