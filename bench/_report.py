@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from golden._io import OutputError, check_output, write_atomic
+from fileio import OutputError, check_output, write_atomic
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from estimator.memory import step_peak_bytes
 from estimator.network import wrn
-from golden._io import write_atomic
+from fileio import write_atomic
 
 from ._report import RESULTS_DIR
 

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from golden._io import check_output, write_atomic
+from fileio import check_output, write_atomic
 
 from .__main__ import add_config_arguments, config_from
 from .core import Config, estimate

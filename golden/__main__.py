@@ -11,7 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._io import OutputError, check_output
+from fileio import OutputError, check_output
+
 from .generate import GOLDEN_DIR, differences, write
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 import spec
+from fileio import npz_bytes, write_atomic
 
-from ._io import npz_bytes, write_atomic
 from .cases import MASTER_SEED, Case, all_cases
 
 #: Bump when the generator changes what it writes for an unchanged spec.

@@ -34,7 +34,7 @@ from amaranth_boards.ulx3s import (
     ULX3S_85F_Platform,
 )
 
-from golden._io import check_output, write_atomic
+from fileio import check_output, write_atomic
 
 from .synth import ToolError, use_yowasp, xc7_utilization
 from .top import BoardTop

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import spec
-from golden._io import npz_bytes, write_atomic
+from fileio import npz_bytes, write_atomic
 from spec import ActivationEncoding, DatapathSpec, PackingSpec, WeightEncoding
 
 from ..pack import pack_bits

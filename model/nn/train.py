@@ -34,7 +34,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from golden._io import OutputError, check_output, write_atomic
+from fileio import OutputError, check_output, write_atomic
 
 from .data import DATASETS, Dataset, DatasetError, augment, batches, download, load
 from .layers import SAVE_MODES

@@ -1,4 +1,7 @@
-"""Byte-for-byte reproducible ``.npz`` files and atomic writes.
+"""Writing files safely: atomic writes, output checks before work, reproducible ``.npz``.
+
+A leaf package: it imports nothing of the project, so the gateware build, the estimator,
+the reference model and the benches can all use it without loading each other.
 
 ``numpy.savez`` stamps each member with the current time, so two runs never give the
 same bytes. Golden files must (a test regenerates them and compares), so members are
@@ -13,6 +16,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+__all__ = ["OutputError", "check_output", "npz_bytes", "write_atomic"]
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
