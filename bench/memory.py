@@ -46,7 +46,8 @@ def count_saved(net: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
         key = storage.data_ptr()
         if key not in out._seen:
             out._seen.add(key)
-            if key in state or getattr(t, "_sbq_weight", False):
+            # A parameter or buffer, or a binarized weight (BinaryWeightFn's output).
+            if key in state or type(t.grad_fn).__name__ == "BinaryWeightFnBackward":
                 out.weight_bytes += storage.nbytes()
             else:
                 out.activation_bytes += storage.nbytes()

@@ -34,10 +34,10 @@ from amaranth_boards.ulx3s import (
     ULX3S_85F_Platform,
 )
 
-from fileio import check_output, write_atomic
+from fileio import OutputError, check_output, write_atomic
 
 from .synth import ToolError, use_yowasp, xc7_utilization
-from .top import BoardTop
+from .top import BoardTop, silence
 
 
 @dataclass(frozen=True)
@@ -252,8 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     platform = board.variants[variant]()
     try:
         top = BoardTop(lanes=lanes, clk_hz=int(platform.default_clk_frequency), baud=args.baud)
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
+    try:
         check_output(out, "--out", folder=True)
-    except (TypeError, ValueError) as exc:  # OutputError too
+    except OutputError as exc:
+        silence([top])  # built only to check the arguments: never elaborated
         parser.error(str(exc))
     use_yowasp()
     progress = _Progress()

@@ -107,8 +107,14 @@ class FrameReceiver(wiring.Component):
     i : In(stream.Signature(8))
         Bytes from the line (a :class:`~hw.uart.UartRx`).
     framing_error, overrun : In(1)
-        The UART's pulses; they refuse a frame in progress and are ignored between
-        frames.
+        The UART's pulses. Both refuse a frame in progress. Between frames a framing
+        error is treated the same way (the bad byte may have been a sync: the rest of
+        that frame is dropped until the line is quiet, then ``FRAMING`` is answered once
+        with opcode 0); an overrun between frames is ignored.
+    line_active : In(1)
+        The line is in use (:attr:`hw.uart.UartRx.active`): it restarts the quiet-line
+        timer like a byte does, so bytes the UART cannot frame still keep the line from
+        counting as quiet. Leave it 0 where only bytes are seen.
     o : Out(stream.Signature(COMMAND_LAYOUT))
         A good frame: ``max(length, 1)`` beats, each with the frame's ``opcode`` and
         ``length``; payload byte ``k`` in ``data`` of beat ``k``; ``first`` on beat 0,
@@ -154,6 +160,7 @@ class FrameReceiver(wiring.Component):
                 "i": In(stream.Signature(8)),
                 "framing_error": In(1),
                 "overrun": In(1),
+                "line_active": In(1),
                 "o": Out(stream.Signature(COMMAND_LAYOUT)),
                 "err": Out(stream.Signature(ERROR_LAYOUT)),
             }
@@ -183,7 +190,7 @@ class FrameReceiver(wiring.Component):
         timer = Signal(range(self.timeout_cycles))
         timed_out = Signal()
         m.d.comb += timed_out.eq(timer == self.timeout_cycles - 1)
-        with m.If(take | ~timing):
+        with m.If(take | self.line_active | ~timing):
             m.d.sync += timer.eq(0)
         with m.Elif(~timed_out):
             m.d.sync += timer.eq(timer + 1)
@@ -241,7 +248,12 @@ class FrameReceiver(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.i.ready.eq(1)
-                with m.If(take & (byte == spec.sync)):
+                with m.If(self.framing_error):
+                    # A byte with a bad stop bit between frames may have been a frame's
+                    # sync: what follows is a frame's body, never a frame of its own.
+                    m.d.sync += opcode.eq(0)
+                    refuse(Status.FRAMING, drain=True)
+                with m.Elif(take & (byte == spec.sync)):
                     m.d.comb += check.start.eq(1)
                     m.d.sync += opcode.eq(0)
                     m.next = "OPCODE"
@@ -534,6 +546,7 @@ class HostLink(wiring.Component):
             self.tx.eq(utx.tx),
             rcv.framing_error.eq(urx.framing_error),
             rcv.overrun.eq(urx.overrun),
+            rcv.line_active.eq(urx.active),
         ]
         wiring.connect(m, urx.o, rcv.i)
         wiring.connect(m, rcv.err, snd.err)

@@ -37,7 +37,7 @@ from .link import COMMAND_LAYOUT, RESPONSE_LAYOUT, HostLink
 from .store import BinarizeAndStore
 from .xnor_acc import ALL_MODES, XnorAccumulator, beat_layout
 
-__all__ = ["ACC_BITS", "BoardTop", "CommandHandler", "Heartbeat", "SbqCore", "SbqTop"]
+__all__ = ["ACC_BITS", "BoardTop", "CommandHandler", "Heartbeat", "SbqCore", "SbqTop", "silence"]
 
 #: Accumulator width of the top's datapath: results travel as 4-byte integers.
 ACC_BITS = 32
@@ -45,7 +45,7 @@ ACC_BITS = 32
 LED_COUNT = 4
 
 
-def _silence(blocks: list[Elaboratable]) -> None:
+def silence(blocks: list[Elaboratable]) -> None:
     """Mark ``blocks`` and every block they hold as deliberately unused: a constructor
     refused after building them (see :func:`hw._params.checked`)."""
     stack, seen = list(blocks), set()
@@ -773,7 +773,7 @@ class SbqCore(wiring.Component):
                     link=link,
                 )
         except (TypeError, ValueError):
-            _silence(made)
+            silence(made)
             raise
         members = self.handler.signature.members
         super().__init__(
@@ -905,7 +905,7 @@ class SbqTop(wiring.Component):
                     result_depth=result_depth,
                 )
         except (TypeError, ValueError):
-            _silence(made)
+            silence(made)
             raise
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "leds": Out(LED_COUNT)})
 

@@ -48,6 +48,9 @@ class UartRx(wiring.Component):
         One-cycle pulse: a byte with a low stop bit was dropped.
     overrun : Out(1)
         One-cycle pulse: a byte was dropped because ``o`` was still full.
+    active : Out(1)
+        The synchronized line is low (a start bit, a 0 data bit or a break): the line is
+        in use, whether or not its bytes are well framed.
     clocks_per_bit : int
         Cycles per bit (not a port).
 
@@ -66,6 +69,7 @@ class UartRx(wiring.Component):
                 "o": Out(stream.Signature(8)),
                 "framing_error": Out(1),
                 "overrun": Out(1),
+                "active": Out(1),
             }
         )
 
@@ -75,6 +79,7 @@ class UartRx(wiring.Component):
         meta = Signal(init=1)
         line = Signal(init=1)  # synchronized serial line
         m.d.sync += [meta.eq(self.rx), line.eq(meta)]
+        m.d.comb += self.active.eq(~line)
 
         timer = Signal(range(cpb))
         bit = Signal(range(8))

@@ -159,9 +159,7 @@ def binarized(w: torch.Tensor) -> torch.Tensor:
     """SPEC section 2 weights: ``alpha * (2b - 1)`` with ``b = w >= 0`` and
     ``alpha = sqrt(2 / fan_in)``, ``fan_in`` being every axis but the first."""
     alpha = WeightEncoding.alpha(w[0].numel())
-    out = torch.where(w >= 0, alpha, -alpha).to(w.dtype)
-    out._sbq_weight = True  # lets bench.memory tell weights from activations
-    return out
+    return torch.where(w >= 0, alpha, -alpha).to(w.dtype)
 
 
 def binary_weight(w: torch.Tensor) -> torch.Tensor:

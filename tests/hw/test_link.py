@@ -229,7 +229,7 @@ def test_garbage_without_sync_is_dropped_silently() -> None:
 
 @pytest.mark.parametrize(("pulse", "status"), [("framing_error", Status.FRAMING),
                                                ("overrun", Status.OVERRUN)])  # fmt: skip
-def test_line_errors_refuse_a_frame_in_progress_only(pulse: str, status: Status) -> None:
+def test_line_errors_refuse_a_frame_in_progress(pulse: str, status: Status) -> None:
     dut = FrameReceiver(SPEC, timeout_cycles=TIMEOUT)
     good = frame(Opcode.SET_SEED, b"\x01\x00\x00\x00")
     seen: list[Any] = []
@@ -250,7 +250,8 @@ def test_line_errors_refuse_a_frame_in_progress_only(pulse: str, status: Status)
             await ctx.tick()
             ctx.set(getattr(dut, pulse), 0)
 
-        await strobe()  # between frames: ignored
+        if pulse == "overrun":
+            await strobe()  # an overrun between frames: ignored
         await send(good[:5])
         await strobe()  # inside a frame: refused once the line is quiet
         await send(good[5:])  # the rest is drained
@@ -535,6 +536,59 @@ def test_host_link_end_to_end_over_the_uart() -> None:
         *((Status.OK, op, bytes(reversed(p))) for op, p in requests),
         (Status.BAD_CRC, Opcode.READ_STATUS, b""),
     ]
+
+
+@pytest.mark.parametrize("embedded", [False, True], ids=["plain", "frame-in-payload"])
+def test_corrupted_sync_never_runs_payload_bytes(embedded: bool) -> None:
+    """A request whose sync byte arrives with a bad stop bit gets exactly one answer,
+    FRAMING, and none of its bytes run as a command, even when its payload holds a
+    complete valid frame (a READ_STATUS here); the next good request is served."""
+    clk_hz, spec = 12_000_000, LinkSpec(baud=3_000_000, timeout_us=20)
+    dut = HostLink(spec, clk_hz=clk_hz, timeout_cycles=100)
+    cpb = dut.uart_rx.clocks_per_bit
+    inner = encode_request(Opcode.READ_STATUS, b"", spec)
+    payload = (b"\x00" + inner + b"\x00") if embedded else bytes(range(12))
+    request = encode_request(Opcode.LOAD_WEIGHTS, payload, spec)
+    assert (inner in request) == embedded
+    good = encode_request(Opcode.IDENTIFY, b"", spec)
+    answers: list[bytes] = []
+    handled: list[int] = []
+
+    async def host(ctx: Any) -> None:
+        await ctx.tick().repeat(5)
+        await uart_model.send(ctx, dut.rx, request, cpb, bad_stop=frozenset({0}))
+        answers.append(
+            await uart_model.receive(ctx, dut.tx, spec.response_bytes(0), cpb, deadline=10**5)
+        )
+        await ctx.tick().repeat(50 * cpb)  # nothing more comes back
+        assert ctx.get(dut.tx) == 1
+        await uart_model.send(ctx, dut.rx, good, cpb)
+        answers.append(
+            await uart_model.receive(ctx, dut.tx, spec.response_bytes(0), cpb, deadline=10**5)
+        )
+
+    async def handler(ctx: Any) -> None:
+        while True:
+            ctx.set(dut.cmd.ready, 1)
+            _, _, valid, beat = await ctx.tick().sample(dut.cmd.valid, dut.cmd.payload)
+            if not (valid and beat.last):
+                continue
+            ctx.set(dut.cmd.ready, 0)
+            handled.append(int(beat.opcode))
+            ctx.set(dut.rsp.payload.status, Status.OK)
+            ctx.set(dut.rsp.payload.opcode, beat.opcode)
+            ctx.set(dut.rsp.payload.length, 0)
+            ctx.set(dut.rsp.valid, 1)
+            await ctx.tick().until(dut.rsp.ready)
+            ctx.set(dut.rsp.valid, 0)
+
+    run(dut, host, monitors=(handler,), deadline_cycles=60_000)
+    decoded = [decode_response(a, spec) for a in answers]
+    assert [(r.status, r.opcode) for r in decoded] == [
+        (Status.FRAMING, 0),
+        (Status.OK, Opcode.IDENTIFY),
+    ]
+    assert handled == [int(Opcode.IDENTIFY)]
 
 
 # --- construction ----------------------------------------------------------------------

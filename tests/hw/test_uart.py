@@ -222,7 +222,7 @@ def test_signatures() -> None:
     rx, tx = UartRx(clk_hz=12_000_000, baud=115_200), UartTx(clk_hz=12_000_000, baud=115_200)
     assert rx.clocks_per_bit == tx.clocks_per_bit == 104
     assert isinstance(rx.signature, wiring.Signature)
-    assert set(rx.signature.members) == {"rx", "o", "framing_error", "overrun"}
+    assert set(rx.signature.members) == {"rx", "o", "framing_error", "overrun", "active"}
     assert set(tx.signature.members) == {"i", "tx"}
     for dut in (rx, tx):  # elaborated, so Amaranth does not warn that they went unused
         Fragment.get(dut, None)
