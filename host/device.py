@@ -15,7 +15,7 @@ from types import TracebackType
 
 from spec import REQUESTS, RESPONSES, LinkSpec, Mode, Opcode, Status, StatusFlag, StoreFlag
 from spec import fingerprint as contract_fingerprint
-from spec.protocol import IDENTIFY_MAGIC, result_bytes
+from spec.protocol import IDENTIFY_MAGIC, code_bytes, result_bytes
 
 from .link import DeviceError, LinkError, SerialTransport, Transport, encode_request, read_response
 
@@ -50,7 +50,7 @@ class DeviceInfo:
     @property
     def code_bytes(self) -> int:
         """Bytes per activation code on the wire: 1 up to 8 bits, else 2."""
-        return 1 if self.act_bits <= 8 else 2
+        return code_bytes(self.act_bits)
 
     @property
     def word_bytes(self) -> int:

@@ -30,7 +30,7 @@ from spec import (
 )
 from spec import fingerprint as contract_fingerprint
 from spec._base import check_int
-from spec.protocol import IDENTIFY_MAGIC, PayloadLayout, result_bytes
+from spec.protocol import IDENTIFY_MAGIC, PayloadLayout, code_bytes, result_bytes
 
 from ._params import checked
 from .link import COMMAND_LAYOUT, RESPONSE_LAYOUT, HostLink
@@ -55,11 +55,6 @@ def silence(blocks: list[Elaboratable]) -> None:
             seen.add(id(block))
             block._MustUse__silence = True  # type: ignore[attr-defined]
             stack += [v for v in vars(block).values() if isinstance(v, Elaboratable)]
-
-
-def _code_bytes(act_bits: int) -> int:
-    """Bytes per activation code on the wire (``docs/protocol.md`` section 5)."""
-    return 1 if act_bits <= 8 else 2
 
 
 def _pack(layout: PayloadLayout, values: dict[str, Value | int]) -> Value:
@@ -177,8 +172,8 @@ class CommandHandler(wiring.Component):
                     raise TypeError(f"{name} must be an integer, not {value!r}")
                 if value < 1:
                     raise ValueError(f"{name} must be at least 1, not {value}")
-            code_bytes = _code_bytes(act_bits)
-            need = REQUESTS[Opcode.STORE_CODES].fixed_bytes + lanes * code_bytes
+            cb = code_bytes(act_bits)
+            need = REQUESTS[Opcode.STORE_CODES].fixed_bytes + lanes * cb
             if link.max_payload < need:
                 raise ValueError(
                     f"max_payload must hold one beat of {lanes} codes ({need} bytes), "
@@ -187,7 +182,7 @@ class CommandHandler(wiring.Component):
         self.lanes, self.act_bits, self.word_bits = lanes, act_bits, word_bits
         self.depth, self.weight_depth, self.result_depth = depth, weight_depth, result_depth
         self.datapath, self.link = datapath, link
-        self.code_bytes = code_bytes
+        self.code_bytes = cb
         acc_bits = datapath.acc_bits
         super().__init__(
             {
@@ -754,7 +749,7 @@ class SbqCore(wiring.Component):
                 made.append(self.store)
                 # The longest dot product: every weight word in the bit modes, the
                 # longest request's codes in code mode.
-                cb = _code_bytes(act_bits)
+                cb = code_bytes(act_bits)
                 max_codes = (link.max_payload - REQUESTS[Opcode.RUN_DOT].fixed_bytes) // cb
                 max_beats = max(-(-depth * word_bits // lanes), -(-max_codes // lanes), 1)
                 spec = DatapathSpec(

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
 from ._base import SpecBase, check_int
+from .encoding import MAX_ACT_BITS
 
 #: Fewest clocks per UART bit the receiver works at: a 2-FF synchronizer plus mid-bit
 #: sampling needs the bit to last well over the synchronizer's two-cycle uncertainty.
@@ -226,6 +227,13 @@ RESPONSES: dict[Opcode, PayloadLayout] = {
 
 #: Smallest ``max_payload``: the longest fixed part of any request or response.
 MIN_MAX_PAYLOAD = max(layout.fixed_bytes for layout in (*REQUESTS.values(), *RESPONSES.values()))
+
+
+def code_bytes(act_bits: int) -> int:
+    """Bytes per activation code on the wire (``codes`` tails): 1 up to 8-bit codes,
+    else 2 (little-endian)."""
+    check_int("act_bits", act_bits, 1, MAX_ACT_BITS)
+    return 1 if act_bits <= 8 else 2
 
 
 def result_bytes(acc_bits: int) -> int:

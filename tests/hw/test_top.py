@@ -44,7 +44,7 @@ from spec import (
     StatusFlag,
     StoreFlag,
 )
-from spec.protocol import IDENTIFY_MAGIC
+from spec.protocol import IDENTIFY_MAGIC, code_bytes
 
 from . import uart_model
 from .streams import raw, run
@@ -90,7 +90,7 @@ class CoreModel:
 
     @property
     def code_bytes(self) -> int:
-        return 1 if self.act_bits <= 8 else 2
+        return code_bytes(self.act_bits)
 
     def _codes(self, tail: bytes) -> np.ndarray:
         """Codes from a tail, as the handler reads them: bits above act_bits dropped."""

@@ -12,6 +12,7 @@ from spec.protocol import (
     StatusFlag,
     StoreFlag,
     clocks_per_bit,
+    code_bytes,
     result_bytes,
 )
 
@@ -72,6 +73,11 @@ def test_clocks_per_bit(clk_hz: int, baud: int, cpb: int) -> None:
 def test_timeout_cycles_round_up() -> None:
     assert LinkSpec().timeout_cycles(100_000_000) == 1_000_000
     assert LinkSpec(baud=3_000_000, timeout_us=7).timeout_cycles(1_000_001) == 8
+
+
+def test_code_bytes() -> None:
+    """One byte per code up to 8 bits, two beyond (docs/protocol.md section 5)."""
+    assert [code_bytes(b) for b in (1, 8, 9, 16)] == [1, 1, 2, 2]
 
 
 def test_result_bytes() -> None:
