@@ -23,59 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["BOARDS", "Board", "CostModel", "bram36"]
+from spec.boards import FPGAS, Fpga
+
+__all__ = ["BOARDS", "CostModel", "bram36"]
 
 _RESOURCES = Path(__file__).resolve().parent.parent / "bench" / "results" / "resources.json"
 
 
-@dataclass(frozen=True)
-class Board:
-    """A board's FPGA: logic, and block RAM in bits. ``lut6`` is 0 for LUT4 devices."""
+#: Board name -> FPGA resources (:data:`spec.boards.FPGAS`, shared with ``hw.build``).
+BOARDS: dict[str, Fpga] = FPGAS
 
-    name: str
-    device: str
-    lut6: int
-    ff: int
-    bram_bits: int
-    source: str
-
-
-_KIB = 1024
-#: Board name -> FPGA resources (vendor data sheets).
-BOARDS: dict[str, Board] = {
-    "arty_a7_35": Board(
-        "arty_a7_35",
-        "XC7A35T",
-        20_800,
-        41_600,
-        50 * 36 * _KIB,
-        "Xilinx DS180 (7 Series overview), Artix-7 table: 50 RAMB36",
-    ),
-    "arty_a7_100": Board(
-        "arty_a7_100",
-        "XC7A100T",
-        63_400,
-        126_800,
-        135 * 36 * _KIB,
-        "Xilinx DS180 (7 Series overview), Artix-7 table: 135 RAMB36",
-    ),
-    "icebreaker": Board(
-        "icebreaker",
-        "iCE40UP5K",
-        0,
-        5_280,
-        30 * 4 * _KIB,
-        "Lattice FPGA-DS-02008 (iCE40 UltraPlus): 30 EBR x 4 Kib (SPRAM not counted)",
-    ),
-    "ulx3s": Board(
-        "ulx3s",
-        "LFE5U-85F",
-        0,
-        83_640,
-        208 * 18 * _KIB,
-        "Lattice FPGA-DS-02012 (ECP5): 208 EBR x 18 Kib",
-    ),
-}
 
 # RAMB36 and RAMB18 (depth, width) aspect ratios, 7 series (Xilinx UG473).
 _RAMB36 = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))

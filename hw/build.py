@@ -35,6 +35,7 @@ from amaranth_boards.ulx3s import (
 )
 
 from fileio import OutputError, check_output, write_atomic
+from spec.boards import FPGAS, Fpga
 
 from .synth import ToolError, use_yowasp, xc7_utilization
 from .top import BoardTop, silence
@@ -52,17 +53,18 @@ class Board:
     capacity: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
+def _xc7_capacity(fpga: Fpga) -> dict[str, int]:
+    """What a Xilinx utilization report compares with: LUT6, FF, RAMB36, DSP48E1."""
+    return {"lut": fpga.lut6, "ff": fpga.ff, "bram": fpga.bram36, "dsp": fpga.dsp}
+
+
 BOARDS: dict[str, Board] = {
     "arty_a7": Board(
         {"35t": ArtyA7_35Platform, "100t": ArtyA7_100Platform},
         "35t",
         "vivado",
         lanes=32,
-        # Xilinx DS180 (7 Series overview), table 5: XC7A35T and XC7A100T.
-        capacity={
-            "35t": {"lut": 20800, "ff": 41600, "bram": 50, "dsp": 90},
-            "100t": {"lut": 63400, "ff": 126800, "bram": 135, "dsp": 240},
-        },
+        capacity={v: _xc7_capacity(FPGAS[f"arty_a7_{v[:-1]}"]) for v in ("35t", "100t")},
     ),
     # iCE40UP5K: 5280 logic cells; 8 lanes leave room for the link and buffers.
     "icebreaker": Board({"up5k": ICEBreakerPlatform}, "up5k", "open", lanes=8),
