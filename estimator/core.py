@@ -54,12 +54,7 @@ class Config:
             )
         if self.word_bits is None:
             object.__setattr__(self, "word_bits", max(32, self.lanes))
-        PackingSpec(word_bits=self.word_bits, depth=self.sram_depth)
-        if self.lanes > self.word_bits:
-            raise ValueError(
-                f"lanes ({self.lanes}) must be at most word_bits ({self.word_bits}): a beat "
-                f"is one SRAM word"
-            )
+        PackingSpec(word_bits=self.word_bits, depth=self.sram_depth).beats_per_word(self.lanes)
         net = wrn(self.depth, self.width, self.num_classes, self.size)
         longest = max(layer.fan_in for layer in net.layers if layer.kernel)
         try:  # the accumulator must hold this network's longest dot product

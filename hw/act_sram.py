@@ -108,13 +108,7 @@ class ActivationSRAM(wiring.Component):
             self.spec = PackingSpec(word_bits=word_bits, depth=depth)
             if read_latency not in (1, 2):
                 raise ValueError(f"read_latency must be 1 or 2, not {read_latency!r}")
-            if isinstance(lanes, bool) or not isinstance(lanes, int):
-                raise TypeError(f"lanes must be an integer, not {lanes!r}")
-            if lanes < 1 or lanes & (lanes - 1) or lanes > word_bits:
-                raise ValueError(
-                    f"lanes must be a power of two no larger than word_bits={word_bits}, "
-                    f"not {lanes}"
-                )
+            self.spec.beats_per_word(lanes)
         self.lanes, self.read_latency = lanes, read_latency
         beat = data.StructLayout({"data": unsigned(lanes), "last": unsigned(1)})
         word = data.StructLayout({"data": unsigned(word_bits), "last": unsigned(1)})
@@ -138,7 +132,7 @@ class ActivationSRAM(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         lanes, word_bits, depth = self.lanes, self.spec.word_bits, self.spec.depth
-        beats = word_bits // lanes  # beats per word
+        beats = self.spec.beats_per_word(lanes)
 
         # One synchronous read port for both address reads and replay: no asynchronous
         # read, so it maps to block RAM.

@@ -157,11 +157,8 @@ class CommandHandler(wiring.Component):
                 raise TypeError(f"datapath must be a DatapathSpec, not {datapath!r}")
             if not isinstance(link, LinkSpec):
                 raise TypeError(f"link must be a LinkSpec, not {link!r}")
-            PackingSpec(word_bits=word_bits, depth=depth)
+            PackingSpec(word_bits=word_bits, depth=depth).beats_per_word(lanes)
             check_int("act_bits", act_bits, 1, MAX_ACT_BITS)
-            check_int("lanes", lanes, 1, word_bits)
-            if lanes & (lanes - 1):
-                raise ValueError(f"lanes must be a power of two, not {lanes}")
             if (datapath.lanes, datapath.act_bits) != (lanes, act_bits):
                 raise ValueError(
                     f"datapath must have lanes={lanes} and act_bits={act_bits}, not "

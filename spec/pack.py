@@ -48,6 +48,25 @@ class PackingSpec(SpecBase):
         """Bits the SRAM holds, ``word_bits * depth``."""
         return self.word_bits * self.depth
 
+    def beats_per_word(self, lanes: int) -> int:
+        """Beats of ``lanes`` elements in one word, ``word_bits // lanes``: the rule that a
+        beat never straddles two words, so ``lanes`` is a power of two no larger than
+        ``word_bits`` (the SRAM, the board top and the estimator all apply it).
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``lanes`` not an integer, or not such a power of two.
+        """
+        if isinstance(lanes, bool) or not isinstance(lanes, int):
+            raise TypeError(f"lanes must be an integer, not {lanes!r}")
+        if lanes < 1 or lanes & (lanes - 1) or lanes > self.word_bits:
+            raise ValueError(
+                f"lanes must be a power of two no larger than word_bits={self.word_bits}, "
+                f"not {lanes}"
+            )
+        return self.word_bits // lanes
+
     def words_for(self, n_bits: int) -> int:
         """Words needed for ``n_bits`` bits, ``ceil(n_bits / word_bits)``."""
         check_int("n_bits", n_bits, 0)

@@ -111,7 +111,7 @@ def test_accumulator_bound_is_this_networks_longest_dot_product(
         (["--lanes", "3"], "lanes"),
         (["--depth", "21"], "depth must be 6n + 2"),
         (["--batch", "0"], "batch must be a positive integer"),
-        (["--lanes", "64", "--word-bits", "32"], "lanes (64) must be at most word_bits (32)"),
+        (["--lanes", "64", "--word-bits", "32"], "no larger than word_bits=32, not 64"),
         (["--lanes", "4096"], "lanes must be at most 64"),
         (["--width", "1000000000"], "width must be in 1..1024"),
         (["--input-size", "30"], "divisible by 4"),

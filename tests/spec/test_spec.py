@@ -282,3 +282,18 @@ def test_mode_values_are_distinct_two_bit_codes():
     values = [m.value for m in Mode]
     assert len(set(values)) == len(values)
     assert all(isinstance(v, int) and 0 <= v < 4 for v in values)
+
+
+def test_beats_per_word_is_the_one_lanes_rule() -> None:
+    """A beat never straddles two words: lanes is a power of two no larger than the
+    word. The SRAM, the board top and the estimator all refuse with this message."""
+    packing = PackingSpec(word_bits=32)
+    assert [packing.beats_per_word(n) for n in (1, 8, 32)] == [32, 4, 1]
+    for bad in (0, 3, 12, 64):
+        with pytest.raises(
+            ValueError,
+            match=rf"^lanes must be a power of two no larger than word_bits=32, not {bad}$",
+        ):
+            packing.beats_per_word(bad)
+    with pytest.raises(TypeError, match="lanes must be an integer"):
+        packing.beats_per_word(8.0)  # type: ignore[arg-type]
