@@ -86,6 +86,8 @@ class Ranks:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls()
+        if device.startswith("cuda"):  # nccl wants each rank's GPU chosen first
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
         return cls(dist.get_rank(), world)
 
@@ -322,7 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, help="result JSON (holds test_acc)")
     p.add_argument("--checkpoint", type=Path, help="checkpoint file, written every epoch")
-    p.add_argument("--resume", action="store_true", help="go on from --checkpoint")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from --checkpoint (also: extend a finished run to more --epochs)",
+    )
     p.add_argument(
         "--export", type=Path, help="write the trained binary weights in the hardware format (.npz)"
     )
