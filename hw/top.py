@@ -16,7 +16,6 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2, exact_log2
 
 from spec import (
-    MAX_ACT_BITS,
     REQUESTS,
     RESPONSES,
     DatapathSpec,
@@ -29,7 +28,6 @@ from spec import (
     StoreFlag,
 )
 from spec import fingerprint as contract_fingerprint
-from spec._base import check_int
 from spec.protocol import IDENTIFY_MAGIC, PayloadLayout, code_bytes, result_bytes
 
 from ._params import checked
@@ -91,14 +89,16 @@ class CommandHandler(wiring.Component):
 
     Parameters
     ----------
-    lanes, act_bits, word_bits, depth : int
-        The store path's parameters (:class:`~hw.store.BinarizeAndStore`).
+    word_bits, depth : int
+        The store path's SRAM (:class:`~hw.store.BinarizeAndStore`); its lanes and code
+        width are the datapath's.
     weight_depth : int
         Words of the weight buffer.
     result_depth : int
         Entries of the result FIFO.
     datapath : DatapathSpec
-        The datapath's spec (its ``acc_bits`` sets the result width).
+        The datapath's spec: its ``lanes`` and ``act_bits`` are the whole top's, its
+        ``acc_bits`` sets the result width.
     link : LinkSpec
         The link's spec (``max_payload`` and ``protocol_version`` are reported).
 
@@ -143,8 +143,6 @@ class CommandHandler(wiring.Component):
     def __init__(
         self,
         *,
-        lanes: int,
-        act_bits: int,
         word_bits: int,
         depth: int,
         weight_depth: int,
@@ -157,13 +155,8 @@ class CommandHandler(wiring.Component):
                 raise TypeError(f"datapath must be a DatapathSpec, not {datapath!r}")
             if not isinstance(link, LinkSpec):
                 raise TypeError(f"link must be a LinkSpec, not {link!r}")
+            lanes, act_bits = datapath.lanes, datapath.act_bits
             PackingSpec(word_bits=word_bits, depth=depth).beats_per_word(lanes)
-            check_int("act_bits", act_bits, 1, MAX_ACT_BITS)
-            if (datapath.lanes, datapath.act_bits) != (lanes, act_bits):
-                raise ValueError(
-                    f"datapath must have lanes={lanes} and act_bits={act_bits}, not "
-                    f"{datapath.lanes} and {datapath.act_bits}"
-                )
             for name, value in (("weight_depth", weight_depth), ("result_depth", result_depth)):
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise TypeError(f"{name} must be an integer, not {value!r}")
@@ -755,8 +748,6 @@ class SbqCore(wiring.Component):
                 self.datapath = XnorAccumulator(spec, modes=ALL_MODES)
                 made.append(self.datapath)
                 self.handler = CommandHandler(
-                    lanes=lanes,
-                    act_bits=act_bits,
                     word_bits=word_bits,
                     depth=depth,
                     weight_depth=depth,
