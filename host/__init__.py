@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from .device import Device, DeviceInfo, DeviceStatus
 from .link import (
-    Crc,
     DeviceError,
     LinkError,
     LinkTimeout,
@@ -25,7 +24,6 @@ from .link import (
 )
 
 __all__ = [
-    "Crc",
     "Device",
     "DeviceError",
     "DeviceInfo",

@@ -19,7 +19,6 @@ from spec import LinkSpec, Opcode, Status
 from spec.protocol import REQUEST_HEADER_BYTES, RESPONSE_HEADER_BYTES
 
 __all__ = [
-    "Crc",
     "DeviceError",
     "LinkError",
     "LinkTimeout",
@@ -68,60 +67,6 @@ def _enum(cls: Any, value: int) -> Any:
         return value
 
 
-class Crc:
-    """The link's CRC in software, table-driven, from the spec's CRC parameters (the
-    Rocksoft model: reflect input bytes, shift, reflect output, XOR).
-
-    >>> hex(Crc(LinkSpec()).compute(b"123456789"))  # CRC-16/IBM-3740 check value
-    '0x29b1'
-    """
-
-    def __init__(self, spec: LinkSpec):
-        self.width = spec.crc_width
-        self.initial = spec.crc_initial
-        self.reflect = spec.crc_reflect
-        self.xor_output = spec.crc_xor_output
-        self.byteorder = spec.crc_byteorder
-        top = 1 << (self.width - 1)
-        mask = (1 << self.width) - 1
-        table = []
-        for byte in range(256):
-            reg = byte << (self.width - 8)
-            for _ in range(8):
-                reg = ((reg << 1) ^ spec.crc_polynomial) if reg & top else reg << 1
-            table.append(reg & mask)
-        self._table = table
-        self._mask = mask
-
-    @staticmethod
-    def _reflect(value: int, bits: int) -> int:
-        return int(f"{value:0{bits}b}"[::-1], 2)
-
-    def compute(self, data: bytes) -> int:
-        """The CRC of ``data``."""
-        reg, shift, table = self.initial, self.width - 8, self._table
-        for byte in data:
-            if self.reflect:
-                byte = self._reflect(byte, 8)
-            reg = ((reg << 8) & self._mask) ^ table[(reg >> shift) ^ byte]
-        if self.reflect:
-            reg = self._reflect(reg, self.width)
-        return reg ^ self.xor_output
-
-    def append(self, data: bytes) -> bytes:
-        """``data`` followed by its CRC in wire order."""
-        return data + self.compute(data).to_bytes(self.width // 8, self.byteorder)  # type: ignore[arg-type]
-
-
-_CRCS: dict[LinkSpec, Crc] = {}
-
-
-def _crc(spec: LinkSpec) -> Crc:
-    if spec not in _CRCS:
-        _CRCS[spec] = Crc(spec)
-    return _CRCS[spec]
-
-
 def _check_payload(payload: bytes, spec: LinkSpec) -> bytes:
     payload = bytes(payload)
     if len(payload) > spec.max_payload:
@@ -141,7 +86,7 @@ def encode_request(opcode: Opcode | int, payload: bytes, spec: LinkSpec) -> byte
         raise ValueError(f"opcode must be in 0..255, not {int(opcode)}")
     payload = _check_payload(payload, spec)
     body = bytes([int(opcode)]) + len(payload).to_bytes(2, "little") + payload
-    return bytes([spec.sync]) + _crc(spec).append(body)
+    return bytes([spec.sync]) + spec.with_crc(body)
 
 
 def encode_response(
@@ -151,7 +96,7 @@ def encode_response(
     CRC`` (what the device sends; for fakes and tests)."""
     payload = _check_payload(payload, spec)
     body = bytes([int(status), int(opcode)]) + len(payload).to_bytes(2, "little") + payload
-    return bytes([spec.sync]) + _crc(spec).append(body)
+    return bytes([spec.sync]) + spec.with_crc(body)
 
 
 @dataclass(frozen=True)
@@ -176,7 +121,7 @@ def _check_frame(frame: bytes, header: int, spec: LinkSpec) -> bytes:
             f"{header + length + spec.crc_bytes}"
         )
     body, crc = frame[1 : -spec.crc_bytes], frame[-spec.crc_bytes :]
-    if _crc(spec).append(body)[-spec.crc_bytes :] != crc:
+    if spec.with_crc(body)[-spec.crc_bytes :] != crc:
         raise LinkError(f"bad CRC in frame {frame.hex(' ')}")
     return frame[header : -spec.crc_bytes]
 

@@ -19,6 +19,7 @@ and unpacks with them and the receiver checks request lengths against them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
@@ -229,6 +230,22 @@ RESPONSES: dict[Opcode, PayloadLayout] = {
 MIN_MAX_PAYLOAD = max(layout.fixed_bytes for layout in (*REQUESTS.values(), *RESPONSES.values()))
 
 
+@functools.cache
+def _crc_table(width: int, polynomial: int) -> tuple[int, ...]:
+    """The register after shifting each byte value through the polynomial (MSB first)."""
+    top, mask, table = 1 << (width - 1), (1 << width) - 1, []
+    for byte in range(256):
+        reg = byte << (width - 8)
+        for _ in range(8):
+            reg = ((reg << 1) ^ polynomial) if reg & top else reg << 1
+        table.append(reg & mask)
+    return tuple(table)
+
+
+def _reflect(value: int, bits: int) -> int:
+    return int(f"{value:0{bits}b}"[::-1], 2)
+
+
 def code_bytes(act_bits: int) -> int:
     """Bytes per activation code on the wire (``codes`` tails): 1 up to 8-bit codes,
     else 2 (little-endian)."""
@@ -364,6 +381,29 @@ class LinkSpec(SpecBase):
             "reflect_output": self.crc_reflect,
             "xor_output": self.crc_xor_output,
         }
+
+    def crc(self, data: bytes) -> int:
+        """The CRC of ``data`` by this spec's algorithm, in software: the Rocksoft model
+        (reflect input bytes, shift through the polynomial, reflect the register, XOR),
+        table-driven. The gateware builds the same algorithm from :attr:`crc_parameters`
+        with ``amaranth.lib.crc``; the host and the device model call this.
+
+        >>> hex(LinkSpec().crc(b"123456789"))  # CRC-16/CCITT-FALSE check value
+        '0x29b1'
+        """
+        table, width = _crc_table(self.crc_width, self.crc_polynomial), self.crc_width
+        mask, shift, reg = (1 << width) - 1, width - 8, self.crc_initial
+        for byte in data:
+            if self.crc_reflect:
+                byte = _reflect(byte, 8)
+            reg = ((reg << 8) & mask) ^ table[(reg >> shift) ^ byte]
+        if self.crc_reflect:
+            reg = _reflect(reg, width)
+        return reg ^ self.crc_xor_output
+
+    def with_crc(self, data: bytes) -> bytes:
+        """``data`` followed by its CRC in wire order (:attr:`crc_byteorder`)."""
+        return bytes(data) + self.crc(data).to_bytes(self.crc_bytes, self.crc_byteorder)  # type: ignore[arg-type]
 
     def clocks_per_bit(self, clk_hz: int) -> int:
         """Clocks per bit at ``clk_hz`` for this ``baud`` (see :func:`clocks_per_bit`)."""
