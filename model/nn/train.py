@@ -89,7 +89,14 @@ class Ranks:
         if device.startswith("cuda"):  # nccl wants each rank's GPU chosen first
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-        return cls(dist.get_rank(), world)
+        return cls.current()
+
+    @classmethod
+    def current(cls) -> Ranks:
+        """The process group already joined (rank 0 of 1 without one)."""
+        if not dist.is_initialized():
+            return cls()
+        return cls(dist.get_rank(), dist.get_world_size())
 
 
 def lr_at(epoch: float, epochs: int, base: float, restarts: bool) -> float:
@@ -188,7 +195,7 @@ def train(
     checkpoint ``state`` when given (it may have fewer epochs than ``args``: the run is
     extended); return the result (what ``--out`` holds) and the trained network."""
     run = {k: getattr(args, k) for k in _RUN_KEYS}
-    ranks = Ranks(dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else Ranks()
+    ranks = Ranks.current()
     device = args.device
     torch.manual_seed(args.seed)
     model = wrn20(args.width, data.num_classes, args.save, args.binary_weights).to(device)
