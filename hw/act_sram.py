@@ -8,10 +8,37 @@ from amaranth.lib.wiring import In, Out
 
 from spec import PackingSpec
 
-from ._params import checked
 from .bram import BlockRAM
 
 __all__ = ["ActivationSRAM"]
+
+
+def check_read_latency(read_latency: object) -> None:
+    """Refuse a read latency other than 1 or 2 cycles."""
+    if read_latency not in (1, 2):
+        raise ValueError(f"read_latency must be 1 or 2, not {read_latency!r}")
+
+
+def sram_ports(spec: PackingSpec, lanes: int) -> dict[str, wiring.Member]:
+    """The ports of an :class:`ActivationSRAM` of ``spec`` fed ``lanes`` bits per beat
+    (checked: ``lanes`` must divide a word into whole beats)."""
+    spec.beats_per_word(lanes)
+    beat = data.StructLayout({"data": unsigned(lanes), "last": unsigned(1)})
+    word = data.StructLayout({"data": unsigned(spec.word_bits), "last": unsigned(1)})
+    return {
+        # Not `always_ready=True`: a constant port makes `verilog.convert` of this
+        # component fail (amaranth-lang/amaranth#1574, open in 0.5.10), and the
+        # cocotb tier converts it on its own. `i.ready` is driven to 1 instead.
+        "i": In(stream.Signature(beat)),
+        "clear": In(1),
+        "count": Out(range(spec.depth + 1)),
+        "overflow": Out(1),
+        "rd_addr": In(range(spec.depth)),
+        "rd_data": Out(spec.word_bits),
+        "replay": In(1),
+        "busy": Out(1),
+        "o": Out(stream.Signature(word)),
+    }
 
 
 class ActivationSRAM(wiring.Component):
@@ -104,30 +131,10 @@ class ActivationSRAM(wiring.Component):
     def __init__(
         self, *, lanes: int, word_bits: int = 32, depth: int = 1024, read_latency: int = 1
     ) -> None:
-        with checked(self):
-            self.spec = PackingSpec(word_bits=word_bits, depth=depth)
-            if read_latency not in (1, 2):
-                raise ValueError(f"read_latency must be 1 or 2, not {read_latency!r}")
-            self.spec.beats_per_word(lanes)
+        self.spec = PackingSpec(word_bits=word_bits, depth=depth)
+        check_read_latency(read_latency)
         self.lanes, self.read_latency = lanes, read_latency
-        beat = data.StructLayout({"data": unsigned(lanes), "last": unsigned(1)})
-        word = data.StructLayout({"data": unsigned(word_bits), "last": unsigned(1)})
-        super().__init__(
-            {
-                # Not `always_ready=True`: a constant port makes `verilog.convert` of this
-                # component fail (amaranth-lang/amaranth#1574, open in 0.5.10), and the
-                # cocotb tier converts it on its own. `i.ready` is driven to 1 instead.
-                "i": In(stream.Signature(beat)),
-                "clear": In(1),
-                "count": Out(range(depth + 1)),
-                "overflow": Out(1),
-                "rd_addr": In(range(depth)),
-                "rd_data": Out(word_bits),
-                "replay": In(1),
-                "busy": Out(1),
-                "o": Out(stream.Signature(word)),
-            }
-        )
+        super().__init__(sram_ports(self.spec, lanes))
 
     def elaborate(self, platform: object) -> Module:
         m = Module()

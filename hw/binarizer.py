@@ -8,7 +8,6 @@ from amaranth.lib.wiring import In, Out
 
 from spec import BinarizerSpec
 
-from ._params import checked
 from .lfsr import LfsrBank
 
 
@@ -46,10 +45,9 @@ class StochasticBinarizer(wiring.Component):
     """
 
     def __init__(self, *, lanes: int, act_bits: int, seed: int, deterministic: bool = False):
-        with checked(self):
-            self.spec = BinarizerSpec(
-                lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic
-            )
+        self.spec = BinarizerSpec(
+            lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic
+        )
         super().__init__(
             {
                 "i": In(stream.Signature(data.ArrayLayout(unsigned(act_bits), lanes))),

@@ -15,8 +15,6 @@ from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Signal, unsi
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._params import checked
-
 __all__ = ["ECP5_MAX_DEPTH", "BlockRAM", "dp16kd_mode"]
 
 #: DP16KD port widths and their depths (Lattice TN1264, ECP5 memory usage guide).
@@ -61,12 +59,11 @@ class BlockRAM(wiring.Component):
     """
 
     def __init__(self, *, width: int, depth: int, read_latency: int = 1) -> None:
-        with checked(self):
-            for name, value in (("width", width), ("depth", depth)):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ValueError(f"{name} must be a positive integer, not {value!r}")
-            if read_latency not in (1, 2):
-                raise ValueError(f"read_latency must be 1 or 2, not {read_latency!r}")
+        for name, value in (("width", width), ("depth", depth)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        if read_latency not in (1, 2):
+            raise ValueError(f"read_latency must be 1 or 2, not {read_latency!r}")
         self.width, self.depth, self.read_latency = width, depth, read_latency
         super().__init__(
             {

@@ -35,10 +35,12 @@ from amaranth_boards.ulx3s import (
 )
 
 from fileio import OutputError, check_output, write_atomic
+from spec import DeviceSpec, LinkSpec
 from spec.boards import FPGAS, Fpga
 
+from .link import HostLink
 from .synth import ToolError, use_yowasp, xc7_utilization
-from .top import BoardTop, silence
+from .top import BoardTop
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def build_xilinx(
         "available": capacity,
         "percent": {k: round(100 * util[k] / capacity[k], 2) for k in capacity},
         "fits": all(util[k] <= capacity[k] for k in capacity),
-        "lanes": top.lanes,
+        "lanes": top.device.lanes,
     }
     write_atomic(out / "utilization.json", (json.dumps(report, indent=2) + "\n").encode())
     text = _utilization_text(util, capacity, platform.device)
@@ -202,7 +204,7 @@ def build_open(
     meets = all(c["achieved"] >= c["constraint"] for c in clocks.values())
     report = {
         "part": platform.device,
-        "lanes": top.lanes,
+        "lanes": top.device.lanes,
         "board_clock_mhz": target_mhz,
         "clocks": rows,
         "meets_timing": meets,
@@ -252,15 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     out = (args.out or Path("build") / f"{args.board}-{variant}").resolve()
     lanes = args.lanes if args.lanes is not None else board.lanes
     platform = board.variants[variant]()
+    clk_hz = int(platform.default_clk_frequency)
     try:
-        top = BoardTop(lanes=lanes, clk_hz=int(platform.default_clk_frequency), baud=args.baud)
-    except (TypeError, ValueError) as exc:
-        parser.error(str(exc))
-    try:
+        device = DeviceSpec.of(lanes=lanes, link=LinkSpec(baud=args.baud))
+        HostLink.check(device.link, clk_hz=clk_hz)
         check_output(out, "--out", folder=True)
-    except OutputError as exc:
-        silence([top])  # built only to check the arguments: never elaborated
+    except (TypeError, ValueError, OutputError) as exc:
         parser.error(str(exc))
+    top = BoardTop(device, clk_hz=clk_hz)
     use_yowasp()
     progress = _Progress()
     try:

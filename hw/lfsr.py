@@ -8,8 +8,6 @@ from amaranth.lib.wiring import In, Out
 
 from spec import BinarizerSpec, LfsrSpec, gf2
 
-from ._params import checked
-
 
 def linear_map(cols: list[int], x: Value, width: int) -> Value:
     """The GF(2) map given by column list ``cols`` (see :mod:`spec.gf2`) applied to ``x``,
@@ -63,10 +61,9 @@ class LfsrBank(wiring.Component):
     """
 
     def __init__(self, *, lanes: int, act_bits: int, seed: int, lfsr: LfsrSpec | None = None):
-        with checked(self):
-            self.spec = BinarizerSpec(
-                lanes=lanes, act_bits=act_bits, seed=seed, lfsr=lfsr or LfsrSpec()
-            )
+        self.spec = BinarizerSpec(
+            lanes=lanes, act_bits=act_bits, seed=seed, lfsr=lfsr or LfsrSpec()
+        )
         width = self.spec.lfsr.width
         super().__init__(
             {

@@ -13,8 +13,8 @@ from amaranth.lib import crc, data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from spec import LinkSpec, Status
+from spec.protocol import clocks_per_bit
 
-from ._params import checked
 from .uart import UartRx, UartTx
 
 __all__ = [
@@ -56,6 +56,27 @@ def _check_spec(spec: LinkSpec | None) -> LinkSpec:
     if not isinstance(spec, LinkSpec):
         raise TypeError(f"spec must be a LinkSpec, not {spec!r}")
     return spec
+
+
+def _check_receiver(
+    spec: LinkSpec, timeout_cycles: object, commands: Mapping[int, tuple[int, int]] | None
+) -> tuple[int, dict[int, tuple[int, int]]]:
+    """:class:`FrameReceiver`'s parameters, checked: ``(timeout_cycles, commands)``."""
+    if isinstance(timeout_cycles, bool) or not isinstance(timeout_cycles, int):
+        raise TypeError(f"timeout_cycles must be an integer, not {timeout_cycles!r}")
+    if not 1 <= timeout_cycles <= 1 << 32:
+        raise ValueError(f"timeout_cycles must be in 1..{1 << 32}, not {timeout_cycles}")
+    commands = spec.request_lengths() if commands is None else dict(commands)
+    for op, lengths in commands.items():
+        ok = isinstance(op, int) and 0 <= op <= 0xFF
+        ok = ok and isinstance(lengths, tuple) and len(lengths) == 2
+        ok = ok and 0 <= lengths[0] <= lengths[1] <= spec.max_payload
+        if not ok:
+            raise ValueError(
+                f"commands must map opcodes 0..255 to (lo, hi) lengths with "
+                f"0 <= lo <= hi <= max_payload={spec.max_payload}, not {op!r}: {lengths!r}"
+            )
+    return timeout_cycles, commands
 
 
 class FrameReceiver(wiring.Component):
@@ -136,25 +157,8 @@ class FrameReceiver(wiring.Component):
         timeout_cycles: int,
         commands: Mapping[int, tuple[int, int]] | None = None,
     ):
-        with checked(self):
-            self.spec = spec = _check_spec(spec)
-            if isinstance(timeout_cycles, bool) or not isinstance(timeout_cycles, int):
-                raise TypeError(f"timeout_cycles must be an integer, not {timeout_cycles!r}")
-            if not 1 <= timeout_cycles <= 1 << 32:
-                raise ValueError(f"timeout_cycles must be in 1..{1 << 32}, not {timeout_cycles}")
-            self.timeout_cycles = timeout_cycles
-            commands = spec.request_lengths() if commands is None else dict(commands)
-            for op, lengths in commands.items():
-                ok = isinstance(op, int) and 0 <= op <= 0xFF
-                ok = ok and isinstance(lengths, tuple) and len(lengths) == 2
-                ok = ok and 0 <= lengths[0] <= lengths[1] <= spec.max_payload
-                if not ok:
-                    raise ValueError(
-                        f"commands must map opcodes 0..255 to (lo, hi) lengths with "
-                        f"0 <= lo <= hi <= max_payload={spec.max_payload}, not "
-                        f"{op!r}: {lengths!r}"
-                    )
-            self.commands = commands
+        self.spec = spec = _check_spec(spec)
+        self.timeout_cycles, self.commands = _check_receiver(spec, timeout_cycles, commands)
         super().__init__(
             {
                 "i": In(stream.Signature(8)),
@@ -362,8 +366,7 @@ class FrameSender(wiring.Component):
     """
 
     def __init__(self, spec: LinkSpec | None = None):
-        with checked(self):
-            self.spec = _check_spec(spec)
+        self.spec = _check_spec(spec)
         super().__init__(
             {
                 "i": In(stream.Signature(RESPONSE_LAYOUT)),
@@ -497,6 +500,8 @@ class HostLink(wiring.Component):
         Frames refused since reset or ``clear_errors``; saturates at 65535.
     clear_errors : In(1)
         Pulse: zero ``errors``.
+    clocks_per_bit, timeout_cycles : int
+        The UART's bit time and the quiet-line timeout, in cycles (not ports).
 
     Raises
     ------
@@ -512,18 +517,11 @@ class HostLink(wiring.Component):
         timeout_cycles: int | None = None,
         commands: Mapping[int, tuple[int, int]] | None = None,
     ):
-        with checked(self):
-            self.spec = spec = _check_spec(spec)
-            self.uart_rx = UartRx(clk_hz=clk_hz, baud=spec.baud)
-            with checked(self.uart_rx):
-                self.uart_tx = UartTx(clk_hz=clk_hz, baud=spec.baud)
-                with checked(self.uart_tx):
-                    if timeout_cycles is None:
-                        timeout_cycles = spec.timeout_cycles(clk_hz)
-                    self.receiver = FrameReceiver(
-                        spec, timeout_cycles=timeout_cycles, commands=commands
-                    )
-            self.sender = FrameSender(spec)
+        self.spec = spec = _check_spec(spec)
+        self.clocks_per_bit, self.timeout_cycles, self.commands = self.check(
+            spec, clk_hz=clk_hz, timeout_cycles=timeout_cycles, commands=commands
+        )
+        self.clk_hz = clk_hz
         super().__init__(
             {
                 "rx": In(1, init=1),
@@ -535,12 +533,31 @@ class HostLink(wiring.Component):
             }
         )
 
+    @staticmethod
+    def check(
+        spec: LinkSpec,
+        *,
+        clk_hz: int,
+        timeout_cycles: int | None = None,
+        commands: Mapping[int, tuple[int, int]] | None = None,
+    ) -> tuple[int, int, dict[int, tuple[int, int]]]:
+        """The checks of the constructor, without building anything: returns
+        ``(clocks_per_bit, timeout_cycles, commands)`` or raises as it does. A block
+        that builds a link in ``elaborate`` calls this in its own constructor."""
+        cpb = clocks_per_bit(clk_hz, spec.baud)
+        if timeout_cycles is None:
+            timeout_cycles = spec.timeout_cycles(clk_hz)
+        return (cpb, *_check_receiver(spec, timeout_cycles, commands))
+
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.uart_rx = urx = self.uart_rx
-        m.submodules.uart_tx = utx = self.uart_tx
-        m.submodules.receiver = rcv = self.receiver
-        m.submodules.sender = snd = self.sender
+        spec = self.spec
+        m.submodules.uart_rx = urx = UartRx(clk_hz=self.clk_hz, baud=spec.baud)
+        m.submodules.uart_tx = utx = UartTx(clk_hz=self.clk_hz, baud=spec.baud)
+        m.submodules.receiver = rcv = FrameReceiver(
+            spec, timeout_cycles=self.timeout_cycles, commands=self.commands
+        )
+        m.submodules.sender = snd = FrameSender(spec)
         m.d.comb += [
             urx.rx.eq(self.rx),
             self.tx.eq(utx.tx),

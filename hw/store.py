@@ -6,8 +6,9 @@ from amaranth import Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._params import checked
-from .act_sram import ActivationSRAM
+from spec import BinarizerSpec, PackingSpec
+
+from .act_sram import ActivationSRAM, check_read_latency, sram_ports
 from .binarizer import StochasticBinarizer
 
 
@@ -57,37 +58,39 @@ class BinarizeAndStore(wiring.Component):
         depth: int = 1024,
         read_latency: int = 1,
     ):
-        with checked(self):
-            self.binarizer = StochasticBinarizer(
-                lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic
-            )
-            with checked(self.binarizer):
-                self.sram = ActivationSRAM(
-                    lanes=lanes, word_bits=word_bits, depth=depth, read_latency=read_latency
-                )
+        self.spec = BinarizerSpec(
+            lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic
+        )
+        self.packing = PackingSpec(word_bits=word_bits, depth=depth)
+        check_read_latency(read_latency)
+        self.read_latency = read_latency
         beat = data.StructLayout(
             {"codes": data.ArrayLayout(unsigned(act_bits), lanes), "last": unsigned(1)}
         )
-        sram_ports = {
-            name: member
-            for name, member in self.sram.signature.members.items()
-            if name not in ("i",)
-        }
+        sram = sram_ports(self.packing, lanes)
+        del sram["i"]
         super().__init__(
             {
                 "i": In(stream.Signature(beat)),
-                "seed": In(self.binarizer.spec.lfsr.width),
+                "seed": In(self.spec.lfsr.width),
                 "load": In(1),
                 "loading": Out(1),
                 "seed_error": Out(1),
-                **sram_ports,
+                **sram,
             }
         )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.binarizer = b = self.binarizer
-        m.submodules.sram = s = self.sram
+        spec = self.spec
+        m.submodules.binarizer = b = StochasticBinarizer(
+            lanes=spec.lanes, act_bits=spec.act_bits, seed=spec.seed,
+            deterministic=spec.deterministic,
+        )  # fmt: skip
+        m.submodules.sram = s = ActivationSRAM(
+            lanes=spec.lanes, word_bits=self.packing.word_bits, depth=self.packing.depth,
+            read_latency=self.read_latency,
+        )  # fmt: skip
         last = Signal()  # `last` of the beat in the binarizer's output register
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += last.eq(self.i.payload.last)

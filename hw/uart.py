@@ -8,8 +8,6 @@ from amaranth.lib.wiring import In, Out
 
 from spec.protocol import clocks_per_bit
 
-from ._params import checked
-
 __all__ = ["UartRx", "UartTx"]
 
 
@@ -61,8 +59,7 @@ class UartRx(wiring.Component):
     """
 
     def __init__(self, *, clk_hz: int, baud: int):
-        with checked(self):
-            self.clocks_per_bit = clocks_per_bit(clk_hz, baud)
+        self.clocks_per_bit = clocks_per_bit(clk_hz, baud)
         super().__init__(
             {
                 "rx": In(1, init=1),
@@ -163,8 +160,7 @@ class UartTx(wiring.Component):
     """
 
     def __init__(self, *, clk_hz: int, baud: int):
-        with checked(self):
-            self.clocks_per_bit = clocks_per_bit(clk_hz, baud)
+        self.clocks_per_bit = clocks_per_bit(clk_hz, baud)
         super().__init__({"i": In(stream.Signature(8)), "tx": Out(1, init=1)})
 
     def elaborate(self, platform: object) -> Module:

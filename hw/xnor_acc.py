@@ -11,7 +11,6 @@ from amaranth.lib.wiring import In, Out
 
 from spec import DatapathSpec, Mode
 
-from ._params import checked
 from .compress import (
     Plan,
     build_round,
@@ -151,24 +150,23 @@ class XnorAccumulator(wiring.Component):
         modes: Iterable[Mode] = ALL_MODES,
         masked: bool = True,
     ):
-        with checked(self):
-            spec = DatapathSpec() if spec is None else spec
-            if not isinstance(spec, DatapathSpec):
-                raise TypeError(f"spec must be a DatapathSpec, not {spec!r}")
-            if isinstance(modes, Mode | str) or not isinstance(modes, Iterable):
-                raise TypeError(f"modes must be an iterable of Mode, not {modes!r}")
-            modes = tuple(modes)
-            for mode in modes:
-                if not isinstance(mode, Mode):
-                    raise TypeError(f"modes must hold Mode values, not {mode!r}")
-            if not modes:
-                raise ValueError("modes must name at least one Mode, not ()")
-            if len(set(modes)) != len(modes):
-                raise ValueError(f"modes must not repeat a mode, not {modes}")
-            if not isinstance(masked, bool):
-                raise TypeError(f"masked must be a bool, not {masked!r}")
-            if not masked and modes != (Mode.XNOR,):
-                raise ValueError(f"masked=False is built for modes=(Mode.XNOR,) only, not {modes}")
+        spec = DatapathSpec() if spec is None else spec
+        if not isinstance(spec, DatapathSpec):
+            raise TypeError(f"spec must be a DatapathSpec, not {spec!r}")
+        if isinstance(modes, Mode | str) or not isinstance(modes, Iterable):
+            raise TypeError(f"modes must be an iterable of Mode, not {modes!r}")
+        modes = tuple(modes)
+        for mode in modes:
+            if not isinstance(mode, Mode):
+                raise TypeError(f"modes must hold Mode values, not {mode!r}")
+        if not modes:
+            raise ValueError("modes must name at least one Mode, not ()")
+        if len(set(modes)) != len(modes):
+            raise ValueError(f"modes must not repeat a mode, not {modes}")
+        if not isinstance(masked, bool):
+            raise TypeError(f"masked must be a bool, not {masked!r}")
+        if not masked and modes != (Mode.XNOR,):
+            raise ValueError(f"masked=False is built for modes=(Mode.XNOR,) only, not {modes}")
         self.spec = spec
         self.modes = tuple(sorted(modes, key=lambda m: m.value))
         self.masked = masked

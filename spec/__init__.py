@@ -12,6 +12,7 @@ import hashlib
 
 from ._base import SPEC_VERSION, SpecBase
 from .binarize import MAX_LANES, BinarizerSpec
+from .device import DeviceSpec
 from .encoding import (
     MAX_ACT_BITS,
     SAVE_MODES,
@@ -46,6 +47,7 @@ __all__ = [
     "ActivationEncoding",
     "BinarizerSpec",
     "DatapathSpec",
+    "DeviceSpec",
     "LfsrSpec",
     "LinkSpec",
     "Mode",

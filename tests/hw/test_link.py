@@ -478,7 +478,7 @@ def test_host_link_end_to_end_over_the_uart() -> None:
     each with its payload reversed; a corrupted frame is answered BAD_CRC and counted."""
     clk_hz, spec = 12_000_000, LinkSpec(baud=3_000_000, timeout_us=20)
     dut = HostLink(spec, clk_hz=clk_hz, timeout_cycles=100)
-    cpb = dut.uart_rx.clocks_per_bit
+    cpb = dut.clocks_per_bit
     requests = [
         (Opcode.IDENTIFY, b""),
         (Opcode.SET_SEED, b"\x78\x56\x34\x12"),
@@ -545,7 +545,7 @@ def test_corrupted_sync_never_runs_payload_bytes(embedded: bool) -> None:
     complete valid frame (a READ_STATUS here); the next good request is served."""
     clk_hz, spec = 12_000_000, LinkSpec(baud=3_000_000, timeout_us=20)
     dut = HostLink(spec, clk_hz=clk_hz, timeout_cycles=100)
-    cpb = dut.uart_rx.clocks_per_bit
+    cpb = dut.clocks_per_bit
     inner = encode_request(Opcode.READ_STATUS, b"", spec)
     payload = (b"\x00" + inner + b"\x00") if embedded else bytes(range(12))
     request = encode_request(Opcode.LOAD_WEIGHTS, payload, spec)
@@ -600,8 +600,8 @@ def test_signatures_and_defaults() -> None:
     link = HostLink(clk_hz=100_000_000)
     assert rcv.spec == snd.spec == link.spec == LinkSpec()
     assert rcv.commands == LinkSpec().request_lengths()
-    assert link.receiver.timeout_cycles == 1_000_000  # 10 ms at 100 MHz
-    assert link.uart_rx.clocks_per_bit == 868
+    assert link.timeout_cycles == 1_000_000  # 10 ms at 100 MHz
+    assert link.clocks_per_bit == 868
     assert set(link.signature.members) == {"rx", "tx", "cmd", "rsp", "errors", "clear_errors"}
     assert isinstance(link.signature, wiring.Signature)
     m = Module()

@@ -21,7 +21,7 @@ GOLDEN = golden.cases("store")
 def _store_and_replay(dut: BinarizeAndStore, codes: np.ndarray, rng: random.Random) -> list[int]:
     """Stream a tensor's codes in with stalls, then replay the memory with a stalling
     consumer; returns the replayed words. Asserts every beat and word was seen."""
-    lanes, act_bits = dut.binarizer.spec.lanes, dut.binarizer.spec.act_bits
+    lanes, act_bits = dut.spec.lanes, dut.spec.act_bits
     padded = np.zeros(-(-codes.size // lanes) * lanes, dtype=np.int64)
     padded[: codes.size] = codes
     rows = padded.reshape(-1, lanes)
@@ -29,7 +29,7 @@ def _store_and_replay(dut: BinarizeAndStore, codes: np.ndarray, rng: random.Rand
         lanes_to_int(row, act_bits) | (int(t == len(rows) - 1) << (lanes * act_bits))
         for t, row in enumerate(rows)
     ]
-    n_words = -(-codes.size // dut.sram.spec.word_bits)
+    n_words = -(-codes.size // dut.packing.word_bits)
     words: list[int] = []
 
     async def producer(ctx):  # type: ignore[no-untyped-def]
@@ -44,9 +44,9 @@ def _store_and_replay(dut: BinarizeAndStore, codes: np.ndarray, rng: random.Rand
         await ctx.tick()
         ctx.set(dut.replay, 0)
         replayed = await consume(ctx, dut.o, n_words, rng, stall=0.3)
-        lasts = [w >> dut.sram.spec.word_bits for w in replayed]
+        lasts = [w >> dut.packing.word_bits for w in replayed]
         assert lasts == [0] * (n_words - 1) + [1]
-        words.extend(w & ((1 << dut.sram.spec.word_bits) - 1) for w in replayed)
+        words.extend(w & ((1 << dut.packing.word_bits) - 1) for w in replayed)
         assert ctx.get(dut.count) == n_words
 
     run(dut, producer, reader, deadline_cycles=6 * (len(beats) + n_words) + 50)

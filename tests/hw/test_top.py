@@ -1,10 +1,11 @@
+# amaranth: UnusedElaboratable=no
 """SbqTop, SbqCore and CommandHandler (hw/top.py).
 
 The real host driver (``host.Device``) talks to a simulated :class:`SbqTop` through the
 bit-level UART model: identify, store and read back a tensor (against
 ``model.pack.pack_bits(model.binarize.binarize(...))``), dot products in every mode
 (against ``model.xnor_acc.dot``), status and overflow reporting. Two fuzzes check every
-answer against :class:`CoreModel`, a Python model of the command semantics of
+answer against :class:`model.device.DeviceModel`, a Python model of the command semantics of
 ``docs/protocol.md``: random and malformed bursts through the whole top at the bit
 level (bad CRC, truncated, over-long, unknown opcode, bad length, a bad stop bit,
 garbage between frames), and well over 1000 random frames at the command-stream level
@@ -27,16 +28,15 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
 import spec
 from host import Device, DeviceError, DeviceInfo, DeviceStatus, encode_request, read_response
+from hw.commands import CommandHandler
 from hw.link import COMMAND_LAYOUT, RESPONSE_LAYOUT
-from hw.top import BoardTop, CommandHandler, Heartbeat, SbqCore, SbqTop
-from model.binarize import binarize, threshold
-from model.lfsr import random_codes
+from hw.top import BoardTop, Heartbeat, SbqCore, SbqTop
+from model.binarize import binarize
+from model.device import DeviceModel
 from model.pack import pack_bits, tensor_to_stream, unpack_bits
 from model.xnor_acc import dot
 from spec import (
     REQUESTS,
-    RESPONSES,
-    DatapathSpec,
     LinkSpec,
     Mode,
     Opcode,
@@ -44,7 +44,6 @@ from spec import (
     StatusFlag,
     StoreFlag,
 )
-from spec.protocol import IDENTIFY_MAGIC, code_bytes
 
 from . import uart_model
 from .streams import raw, run
@@ -59,168 +58,24 @@ PERIOD = 1e-8
 
 
 def make_top() -> SbqTop:
-    return SbqTop(**PARAMS, clk_hz=CLK_HZ, link=LINK, timeout_cycles=TIMEOUT)
+    return SbqTop(device_spec(PARAMS), clk_hz=CLK_HZ, timeout_cycles=TIMEOUT)
 
 
-# --- a model of the command semantics ------------------------------------------------
+def device_spec(params: dict[str, int]) -> spec.DeviceSpec:
+    return spec.DeviceSpec.of(**params, link=LINK)
 
 
-class CoreModel:
-    """What :class:`SbqCore` answers to each frame, from docs/protocol.md section 5:
-    the SRAM's write side, its words, the weight buffer, the LFSR stream position, the
-    result FIFO, the sticky flags and the link's error count."""
-
-    def __init__(self, *, lanes: int, act_bits: int, word_bits: int, depth: int, seed: int,
-                 result_depth: int, max_payload: int) -> None:  # fmt: skip
-        self.lanes, self.act_bits, self.word_bits = lanes, act_bits, word_bits
-        self.depth, self.result_depth, self.max_payload = depth, result_depth, max_payload
-        self.seed, self.consumed = seed, 0  # elements binarized since the seed
-        self.words = [0] * depth
-        self.weights = [0] * depth
-        self.count = self.slot = self.held = 0
-        self.overflow = False
-        self.results: deque[int] = deque()
-        self.flags = StatusFlag(0)
-        self.errors = 0
-        self.spec = DatapathSpec(lanes=lanes, act_bits=act_bits)
-
-    @property
-    def word_bytes(self) -> int:
-        return self.word_bits // 8
-
-    @property
-    def code_bytes(self) -> int:
-        return code_bytes(self.act_bits)
-
-    def _codes(self, tail: bytes) -> np.ndarray:
-        """Codes from a tail, as the handler reads them: bits above act_bits dropped."""
-        codes = np.frombuffer(tail, dtype=np.uint8 if self.code_bytes == 1 else "<u2")
-        return codes.astype(np.int64) & ((1 << self.act_bits) - 1)
-
-    def identify(self) -> bytes:
-        return RESPONSES[Opcode.IDENTIFY].pack(
-            {"magic": IDENTIFY_MAGIC, "protocol": 2, "lanes": self.lanes,
-             "fingerprint": int(spec.fingerprint(), 16),
-             "act_bits": self.act_bits, "word_bits": self.word_bits, "depth": self.depth,
-             "weight_depth": self.depth, "acc_bits": 32, "result_depth": self.result_depth,
-             "max_payload": self.max_payload}
-        )  # fmt: skip
-
-    def refused(self) -> None:
-        """The link refused a frame."""
-        self.errors = min(self.errors + 1, 0xFFFF)
-
-    def _bits(self, codes: np.ndarray) -> np.ndarray:
-        total = self.consumed + codes.size
-        r = random_codes(self.seed, self.lanes, self.act_bits, total)[self.consumed :]
-        self.consumed = total
-        return threshold(codes, r.astype(np.int64)).astype(np.uint8)
-
-    def _store_beat(self, bits: np.ndarray, last: bool) -> None:
-        self.held |= int(pack_bits(bits, 64)[0]) << (self.slot * self.lanes)
-        if last or self.slot == self.word_bits // self.lanes - 1:
-            if self.count == self.depth:
-                self.overflow = True
-            else:
-                self.words[self.count] = self.held
-                self.count += 1
-            self.slot = self.held = 0
-        else:
-            self.slot += 1
-
-    def _stream(self, words: list[int], n: int) -> np.ndarray:
-        return unpack_bits(words, n, self.word_bits)
-
-    def handle(self, opcode: int, payload: bytes) -> tuple[Status, bytes]:
-        """The answer to a frame the link delivered."""
-        op = Opcode(opcode)
-        values, tail = REQUESTS[op].unpack(payload)
-        ok = Status.OK
-        if op is Opcode.IDENTIFY:
-            return ok, self.identify()
-        if op is Opcode.SET_SEED:
-            if values["seed"] == 0:
-                self.flags |= StatusFlag.SEED_ERROR
-                return Status.BAD_ARGUMENT, b""
-            self.seed, self.consumed = values["seed"], 0
-            return ok, b""
-        if op is Opcode.STORE_CODES:
-            if len(tail) % (self.lanes * self.code_bytes):
-                return Status.BAD_LENGTH, b""
-            flags = values["flags"]
-            if flags & StoreFlag.CLEAR:
-                self.count = self.slot = self.held = 0
-                self.overflow = False
-            codes = self._codes(tail)
-            bits = self._bits(codes)
-            beats = len(codes) // self.lanes
-            for t in range(beats):
-                last = bool(flags & StoreFlag.LAST) and t == beats - 1
-                self._store_beat(bits[t * self.lanes : (t + 1) * self.lanes], last)
-            if self.overflow:
-                self.flags |= StatusFlag.SRAM_OVERFLOW
-                return Status.OVERFLOW, b""
-            return ok, RESPONSES[op].pack({"count": self.count})
-        if op is Opcode.READ_WORDS:
-            addr, n = values["addr"], values["n"]
-            if addr + n > self.count or n > self.max_payload // self.word_bytes:
-                return Status.BAD_ARGUMENT, b""
-            return ok, b"".join(w.to_bytes(self.word_bytes, "little")
-                                for w in self.words[addr : addr + n])  # fmt: skip
-        if op is Opcode.LOAD_WEIGHTS:
-            if len(tail) % self.word_bytes:
-                return Status.BAD_LENGTH, b""
-            addr, nw = values["addr"], len(tail) // self.word_bytes
-            if addr + nw > self.depth:
-                return Status.BAD_ARGUMENT, b""
-            for k in range(nw):
-                chunk = tail[k * self.word_bytes : (k + 1) * self.word_bytes]
-                self.weights[addr + k] = int.from_bytes(chunk, "little")
-            return ok, b""
-        if op is Opcode.RUN_DOT:
-            mode, n = values["mode"], values["n"]
-            w_addr, a_addr = values["w_addr"], values["a_addr"]
-            if mode not in (0, 1, 2):
-                return Status.BAD_ARGUMENT, b""
-            code = mode == Mode.CODE.value
-            if len(tail) != (n * self.code_bytes if code else 0):
-                return Status.BAD_LENGTH, b""
-            nw = -(-n // self.word_bits)
-            if n == 0 or w_addr + nw > self.depth or (not code and a_addr + nw > self.count):
-                return Status.BAD_ARGUMENT, b""
-            w = self._stream(self.weights[w_addr : w_addr + nw], n)
-            a = self._codes(tail) if code else self._stream(self.words[a_addr:], n)
-            if len(self.results) == self.result_depth:
-                self.flags |= StatusFlag.RESULT_OVERFLOW
-                return Status.OVERFLOW, b""
-            self.results.append(int(dot(w, a, Mode(mode), self.spec)))
-            return ok, RESPONSES[op].pack({"pending": len(self.results)})
-        if op is Opcode.READ_RESULTS:
-            k = min(values["n"], len(self.results), self.max_payload // 4)
-            out = [self.results.popleft() for _ in range(k)]
-            return ok, b"".join(r.to_bytes(4, "little", signed=True) for r in out)
-        if op is Opcode.READ_STATUS:
-            flags = self.flags | (StatusFlag.LINK_ERROR if self.errors else 0)
-            return ok, RESPONSES[op].pack(
-                {"flags": int(flags), "count": self.count, "pending": len(self.results),
-                 "errors": self.errors}
-            )  # fmt: skip
-        assert op is Opcode.CLEAR_STATUS
-        self.flags = StatusFlag(0)
-        self.errors = 0
-        return ok, b""
+def make_model() -> DeviceModel:
+    return DeviceModel(device_spec(PARAMS))
 
 
-def make_model() -> CoreModel:
-    return CoreModel(**PARAMS, max_payload=LINK.max_payload)
-
-
-def random_command(rng: random.Random, model: CoreModel) -> tuple[int, bytes]:
+def random_command(rng: random.Random, model: DeviceModel) -> tuple[int, bytes]:
     """A random frame the link accepts (known opcode, allowed length) whose fields sit
     mostly near the edges of what the model's current state allows."""
     ops = list(Opcode)
+    dev = model.spec
     op = rng.choices(ops, weights=[1, 2, 5, 4, 3, 6, 2, 2, 1], k=1)[0]
-    room = model.max_payload - REQUESTS[op].fixed_bytes
+    room = dev.link.max_payload - REQUESTS[op].fixed_bytes
 
     def near(limit: int, bits: int) -> int:
         limit = max(limit, 0)
@@ -237,7 +92,7 @@ def random_command(rng: random.Random, model: CoreModel) -> tuple[int, bytes]:
         fields["flags"] = rng.choice([0, 1]) | (StoreFlag.CLEAR if rng.random() < 0.1 else 0)
         if rng.random() < 0.05:
             fields["flags"] = rng.randrange(256)
-        beat = model.lanes * model.code_bytes
+        beat = dev.lanes * dev.code_bytes
         n = beat * rng.choice([room // beat] * 3 + [0, 1, 2, 3])
         if rng.random() < 0.15:
             n = rng.randint(1, room)  # maybe not whole beats
@@ -246,29 +101,29 @@ def random_command(rng: random.Random, model: CoreModel) -> tuple[int, bytes]:
         fields["addr"] = near(model.count, 32)
         fields["n"] = near(model.count - min(fields["addr"], model.count), 16)
     elif op is Opcode.LOAD_WEIGHTS:
-        nw = rng.randint(0, room // model.word_bytes)
-        tail = bytes(rng.randrange(256) for _ in range(nw * model.word_bytes))
+        nw = rng.randint(0, room // dev.word_bytes)
+        tail = bytes(rng.randrange(256) for _ in range(nw * dev.word_bytes))
         if rng.random() < 0.15:
             tail = tail[: rng.randrange(len(tail) + 1)] + b"\x01"
-        fields["addr"] = near(model.depth - nw, 32)
+        fields["addr"] = near(dev.depth - nw, 32)
     elif op is Opcode.RUN_DOT:
         mode = rng.choice([0, 1, 2, 0, 1, 2, 3, rng.randrange(256)])
         words = max(model.count, 1)
-        codes = room // model.code_bytes
-        n = rng.choice([rng.randint(1, words * model.word_bits), rng.randint(1, codes),
+        codes = room // dev.code_bytes
+        n = rng.choice([rng.randint(1, words * dev.word_bits), rng.randint(1, codes),
                         0, 1, rng.randrange(1 << 32)])  # fmt: skip
-        fields = {"mode": mode, "w_addr": near(model.depth - 1, 32),
+        fields = {"mode": mode, "w_addr": near(dev.depth - 1, 32),
                   "a_addr": near(words - 1, 32), "n": n}  # fmt: skip
         if rng.random() < 0.6:  # a dot product that fits what is stored
             if mode not in (0, 1, 2) or (mode != Mode.CODE.value and model.count == 0):
                 mode = Mode.CODE.value
-            most = codes if mode == Mode.CODE.value else model.count * model.word_bits
+            most = codes if mode == Mode.CODE.value else model.count * dev.word_bits
             n = rng.randint(1, most)
-            nw = -(-n // model.word_bits)
-            fields = {"mode": mode, "w_addr": rng.randint(0, model.depth - nw),
+            nw = -(-n // dev.word_bits)
+            fields = {"mode": mode, "w_addr": rng.randint(0, dev.depth - nw),
                       "a_addr": rng.randint(0, max(model.count - nw, 0)), "n": n}  # fmt: skip
         if mode == Mode.CODE.value and n <= codes:
-            tail = bytes(rng.randrange(256) for _ in range(n * model.code_bytes))
+            tail = bytes(rng.randrange(256) for _ in range(n * dev.code_bytes))
         if rng.random() < 0.1:
             tail = bytes(rng.randrange(256) for _ in range(rng.randint(0, room)))
     elif op is Opcode.READ_RESULTS:
@@ -288,7 +143,7 @@ class SimLine:
 
     def __init__(self, dut: SbqTop, *, read_cycles: int = 40_000) -> None:
         self.dut = dut
-        self.bit = dut.link.uart_rx.clocks_per_bit * PERIOD
+        self.bit = dut.clocks_per_bit * PERIOD
         self.read_cycles = read_cycles
         self.outbox: deque[tuple[int, bool]] = deque()
         self.inbox = bytearray()
@@ -510,7 +365,7 @@ def test_status_errors_and_overflow(dev: Device, line: SimLine) -> None:
 
 def test_fuzz_through_the_uart() -> None:
     """Random and malformed bursts through the whole top, bit by bit: every burst gets
-    exactly the answers the link model and :class:`CoreModel` predict (or none, for
+    exactly the answers the link model and :class:`model.device.DeviceModel` predict (or none, for
     garbage), nothing hangs, and a valid command afterwards still works."""
     rng = random.Random(2026)
     line = SimLine(make_top())
@@ -670,8 +525,8 @@ def test_fuzz_frames_at_the_command_level(params: dict[str, int], n_frames: int)
     the command stream: every answer, payloads included, equals the model's. The three
     configurations give 1400 frames."""
     rng = random.Random(99 + n_frames)
-    dut = SbqCore(**params, link=LINK)
-    model = CoreModel(**params, max_payload=LINK.max_payload)
+    dut = SbqCore(device_spec(params))
+    model = DeviceModel(device_spec(params))
     frames: list[tuple[int, bytes, int | None]] = []
     want: list[tuple[int, int, bytes]] = []
     for _ in range(n_frames):
@@ -726,45 +581,49 @@ def test_heartbeat_is_the_counters_top_bit() -> None:
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [
-        (lambda: SbqTop(lanes=12), ValueError,
+        (lambda: SbqTop(device_spec({"lanes": 12})), ValueError,
          r"^lanes must be a power of two no larger than word_bits=32, not 12$"),
-        (lambda: SbqTop(lanes=64), ValueError,
+        (lambda: SbqTop(device_spec({"lanes": 64})), ValueError,
          r"^lanes must be a power of two no larger than word_bits=32, not 64$"),
-        (lambda: SbqTop(seed=0), ValueError,
+        (lambda: SbqTop(device_spec({"seed": 0})), ValueError,
          r"^seed must be non-zero: state 0 is a fixed point of the LFSR$"),
         (lambda: SbqTop(clk_hz=300_000), ValueError,
          r"^baud 115200 needs at least 4 clocks per bit; a 300000 Hz clock gives 2\.60$"),
-        (lambda: SbqTop(result_depth=0), ValueError, r"^result_depth must be at least 1, not 0$"),
-        (lambda: SbqCore(link="spec"), TypeError, r"^link must be a LinkSpec, not 'spec'$"),
-        (lambda: SbqCore(lanes=32, act_bits=12, link=LinkSpec(max_payload=40)), ValueError,
-         r"^max_payload must hold one beat of 32 codes \(65 bytes\), not 40$"),
-        (lambda: CommandHandler(word_bits=32, depth=16, weight_depth=16,
-                                result_depth=4, datapath=LINK, link=LINK), TypeError,
-         r"^datapath must be a DatapathSpec, not LinkSpec\("),
-        (lambda: CommandHandler(word_bits=16, depth=16, weight_depth=16,
-                                result_depth=4, datapath=DatapathSpec(lanes=32), link=LINK),
-         ValueError, r"^lanes must be a power of two no larger than word_bits=16, not 32$"),
-        (lambda: CommandHandler(word_bits=32, depth=16, weight_depth=0,
-                                result_depth=4, datapath=DatapathSpec(lanes=4), link=LINK),
-         ValueError, r"^weight_depth must be at least 1, not 0$"),
+        (lambda: SbqTop(timeout_cycles=0), ValueError,
+         r"^timeout_cycles must be in 1\.\.4294967296, not 0$"),
+        (lambda: device_spec({"result_depth": 0}), ValueError,
+         r"^result_depth must be in 1\.\.65536, not 0$"),
+        (lambda: SbqCore("spec"), TypeError, r"^device must be a DeviceSpec, not 'spec'$"),
+        (lambda: spec.DeviceSpec.of(lanes=32, act_bits=12, link=LinkSpec(max_payload=40)),
+         ValueError, r"^max_payload must hold one beat of 32 codes \(65 bytes\), not 40$"),
+        (lambda: CommandHandler(LINK), TypeError, r"^device must be a DeviceSpec, not LinkSpec\("),
+        (lambda: spec.DeviceSpec(weight_depth=0), ValueError,
+         r"^weight_depth must be in 1\.\.16777216, not 0$"),
+        (lambda: spec.DeviceSpec(packing=spec.PackingSpec(depth=1 << 24), acc_bits=16),
+         ValueError, r"^a dot product of max_beats=1024 beats x lanes=32 at act_bits=8 can "
+         r"reach 8355840, beyond the 16-bit accumulator's 32767"),
     ],
-    ids=["lanes-12", "lanes-64", "seed-0", "slow-clock", "result-depth", "link-type",
-         "max-payload", "datapath-type", "datapath-wider-than-word", "weight-depth"],
+    ids=["lanes-12", "lanes-64", "seed-0", "slow-clock", "timeout", "result-depth",
+         "device-type", "max-payload", "handler-device-type", "weight-depth", "acc-bits"],
 )  # fmt: skip
 def test_bad_parameters(make: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         make()
 
 
-def test_signatures() -> None:
+def test_signatures_and_identify() -> None:
     top = SbqTop()
     assert set(top.signature.members) == {"rx", "tx", "leds"}
     assert top.signature.members["leds"].shape == 4
-    assert top.link.uart_rx.clocks_per_bit == 868
-    assert top.core.handler.identify_payload() == CoreModel(
-        lanes=32, act_bits=8, word_bits=32, depth=1024, seed=1, result_depth=32,
-        max_payload=1024,
-    ).identify()  # fmt: skip
+    assert top.clocks_per_bit == 868
+    assert top.device == spec.DeviceSpec()
+    # The IDENTIFY answer, written out from docs/protocol.md's table.
+    status, body = DeviceModel(top.device).handle(Opcode.IDENTIFY, b"")
+    fingerprint = int(spec.fingerprint(), 16).to_bytes(8, "little")
+    assert (status, body) == (Status.OK, b"sbq" + bytes([2]) + (32).to_bytes(2, "little")
+                              + bytes([8, 32]) + (1024).to_bytes(4, "little") * 2
+                              + bytes([32]) + (32).to_bytes(2, "little")
+                              + (1024).to_bytes(2, "little") + fingerprint)  # fmt: skip
     Fragment.get(top, None)
 
 
@@ -775,7 +634,7 @@ def test_signatures() -> None:
 )
 def test_board_top_elaborates(platform: Any, leds: int) -> None:
     plat = platform()
-    top = BoardTop(lanes=8, clk_hz=int(plat.default_clk_frequency))
+    top = BoardTop(spec.DeviceSpec.of(lanes=8), clk_hz=int(plat.default_clk_frequency))
     Fragment.get(top, plat)
     requested = list(plat._requested)  # amaranth.build's record of requested resources
     assert [key for key in requested if key[0] == "led"] == [("led", i) for i in range(leds)]
