@@ -34,7 +34,6 @@ from amaranth import Elaboratable, Module, Mux, Signal, Value, signed
 from amaranth.back import verilog
 from amaranth_boards.arty_a7 import ArtyA7_35Platform
 
-from hw._params import checked
 from hw.synth import ToolError, use_yowasp, xc7_utilization
 from hw.xnor_acc import XnorAccumulator
 from spec import DatapathSpec, Mode
@@ -67,9 +66,8 @@ class Reference(Elaboratable):
     """
 
     def __init__(self, part: str, *, lanes: int = LANES) -> None:
-        with checked(self):
-            if part not in PARTS:
-                raise ValueError(f"part must be one of {', '.join(PARTS)}, not {part!r}")
+        if part not in PARTS:
+            raise ValueError(f"part must be one of {', '.join(PARTS)}, not {part!r}")
         # Built only for its widths (hence the linter line at the top of this file).
         block = XnorAccumulator(DatapathSpec(lanes=lanes), modes=(Mode.XNOR,))
         self.part, self.lanes = part, lanes

@@ -1,6 +1,6 @@
 """The host driver (host/): CRC against Amaranth's, frame round trips, decoding errors,
-timeouts, status-to-exception mapping, and every Device method against an in-memory
-fake device that speaks the protocol."""
+timeouts, status-to-exception mapping, and every Device method against the device
+model (:class:`model.device.DeviceModel`) behind the link's framing."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from amaranth.lib import crc
 
@@ -32,8 +33,20 @@ from host import (
     encode_response,
     read_response,
 )
-from spec import REQUESTS, RESPONSES, LinkSpec, Mode, Opcode, Status, StatusFlag, StoreFlag
-from spec.protocol import IDENTIFY_MAGIC
+from model.binarize import binarize
+from model.device import DeviceModel
+from model.pack import pack_bits, unpack_bits
+from spec import (
+    REQUESTS,
+    RESPONSES,
+    DeviceSpec,
+    LinkSpec,
+    Mode,
+    Opcode,
+    Status,
+    StatusFlag,
+    StoreFlag,
+)
 
 SPEC = LinkSpec()
 CRC_SPECS = [
@@ -230,26 +243,20 @@ def test_importing_host_does_not_import_pyserial() -> None:
     assert out.stdout.strip() == "ok", out.stderr
 
 
-# --- Device against a fake device -----------------------------------------------------
-
-
-INFO = {
-    "magic": IDENTIFY_MAGIC, "protocol": 2, "lanes": 8, "act_bits": 8, "word_bits": 32,
-    "depth": 1024, "weight_depth": 1024, "acc_bits": 32, "result_depth": 64,
-    "max_payload": 1024, "fingerprint": 0x0123456789ABCDEF,
-}  # fmt: skip
+# --- Device against the device model ----------------------------------------------------
 
 
 class FakeDevice:
-    """The device side of the protocol in Python: records each request, answers with
-    handler ``opcode -> (status, payload)``, by default from simple state."""
+    """The device side of the protocol in software: :class:`model.device.DeviceModel`
+    (the command semantics every other test uses) behind the link's framing. Records
+    each request; ``override[opcode] = (status, echoed opcode, payload)`` replaces an
+    answer, to inject faults."""
 
-    def __init__(self, spec: LinkSpec = SPEC, info: dict[str, int] | None = None):
-        self.spec = spec
-        self.info = dict(INFO if info is None else info)
+    def __init__(self, device: DeviceSpec | None = None):
+        self.device = DeviceSpec() if device is None else device
+        self.spec = self.device.link
+        self.model = DeviceModel(self.device)
         self.requests: list[tuple[Opcode | int, dict[str, int], bytes]] = []
-        self.words: list[int] = []
-        self.results: list[int] = []
         self.override: dict[int, tuple[int, int, bytes]] = {}
 
     def __call__(self, data: bytes) -> bytes:
@@ -259,66 +266,47 @@ class FakeDevice:
         if int(opcode) in self.override:
             status, echo, body = self.override[int(opcode)]
             return encode_response(status, echo, body, self.spec)
-        body = getattr(self, f"do_{opcode.name.lower()}")(values, tail)
-        return encode_response(Status.OK, opcode, body, self.spec)
-
-    def do_identify(self, values: dict[str, int], tail: bytes) -> bytes:
-        return RESPONSES[Opcode.IDENTIFY].pack(self.info)
-
-    def do_set_seed(self, values: dict[str, int], tail: bytes) -> bytes:
-        return b""
-
-    def do_store_codes(self, values: dict[str, int], tail: bytes) -> bytes:
-        if values["flags"] & StoreFlag.CLEAR:
-            self.words = []
-        self.words += list(tail)  # one "word" per code: enough to check the chunking
-        return RESPONSES[Opcode.STORE_CODES].pack({"count": len(self.words)})
-
-    def do_read_words(self, values: dict[str, int], tail: bytes) -> bytes:
-        a, n = values["addr"], values["n"]
-        return b"".join((a + k).to_bytes(4, "little") for k in range(n))
-
-    def do_load_weights(self, values: dict[str, int], tail: bytes) -> bytes:
-        return b""
-
-    def do_run_dot(self, values: dict[str, int], tail: bytes) -> bytes:
-        self.results.append(-values["n"])
-        return RESPONSES[Opcode.RUN_DOT].pack({"pending": len(self.results)})
-
-    def do_read_results(self, values: dict[str, int], tail: bytes) -> bytes:
-        out, self.results = self.results[: values["n"]], self.results[values["n"] :]
-        return b"".join(r.to_bytes(4, "little", signed=True) for r in out)
-
-    def do_read_status(self, values: dict[str, int], tail: bytes) -> bytes:
-        return RESPONSES[Opcode.READ_STATUS].pack(
-            {"flags": 0x5, "count": 7, "pending": len(self.results), "errors": 3}
-        )
-
-    def do_clear_status(self, values: dict[str, int], tail: bytes) -> bytes:
-        return b""
+        status, body = self.model.handle(opcode, payload)
+        return encode_response(status, opcode, body, self.spec)
 
 
-def make(**info: int) -> tuple[Device, FakeDevice, Pipe]:
-    fake = FakeDevice(info={**INFO, **info})
+def make(max_payload: int = 1024, **sizes: int) -> tuple[Device, FakeDevice, Pipe]:
+    """A host Device on a fake device of ``sizes`` (:meth:`spec.DeviceSpec.of`)."""
+    link = LinkSpec(max_payload=max_payload)
+    fake = FakeDevice(DeviceSpec.of(**{"lanes": 8, "result_depth": 64, **sizes}, link=link))
     pipe = Pipe(fake)
-    return Device(pipe, SPEC, timeout=0.5), fake, pipe
+    return Device(pipe, link, timeout=0.5), fake, pipe
+
+
+def ident(**changes: int) -> bytes:
+    """The default device's IDENTIFY payload with ``changes``."""
+    return RESPONSES[Opcode.IDENTIFY].pack({**DeviceSpec().identify(), **changes})
 
 
 def test_identify() -> None:
     dev, fake, _ = make()
     info = dev.identify()
-    assert info == DeviceInfo(**{k: v for k, v in INFO.items() if k != "magic"})
+    want = {k: v for k, v in fake.device.identify().items() if k != "magic"}
+    assert info == DeviceInfo(**want)
+    assert (info.lanes, info.depth, info.result_depth, info.max_payload) == (8, 1024, 64, 1024)
     assert (info.code_bytes, info.word_bytes, info.result_bytes) == (1, 4, 4)
     assert dev.info is info
-    assert info.spec_fingerprint == "0123456789abcdef" and not info.matches_spec
+    assert info.spec_fingerprint == spec.fingerprint() and info.matches_spec
     assert len(fake.requests) == 1  # cached
+    dev, fake, _ = make()
+    fake.override[Opcode.IDENTIFY] = (Status.OK, Opcode.IDENTIFY,
+                                      ident(fingerprint=0x0123456789ABCDEF))  # fmt: skip
+    info = dev.identify()
+    assert info.spec_fingerprint == "0123456789abcdef" and not info.matches_spec
 
 
 def test_identify_refuses_another_design_or_protocol() -> None:
-    dev, _, _ = make(magic=0x123456)
+    dev, fake, _ = make()
+    fake.override[Opcode.IDENTIFY] = (Status.OK, Opcode.IDENTIFY, ident(magic=0x123456))
     with pytest.raises(LinkError, match="lacks the 'sbq' magic"):
         dev.identify()
-    dev, _, _ = make(protocol=1)
+    dev, fake, _ = make()
+    fake.override[Opcode.IDENTIFY] = (Status.OK, Opcode.IDENTIFY, ident(protocol=1))
     with pytest.raises(LinkError, match=r"^device speaks protocol 1, this host 2$"):
         dev.identify()
 
@@ -328,19 +316,23 @@ def test_set_seed_sends_the_seed_little_endian() -> None:
     dev.set_seed(0x12345678)
     assert fake.requests == [(Opcode.SET_SEED, {"seed": 0x12345678}, b"")]
     assert pipe.written == [bytes.fromhex("a5 02 04 00 78 56 34 12 47 76")]
+    assert fake.model.seed == 0x12345678
     with pytest.raises(ValueError, match=r"^seed must be in 0\.\.4294967295, not 4294967296$"):
         dev.set_seed(1 << 32)
 
 
 def test_store_codes_pads_and_chunks() -> None:
-    dev, fake, _ = make(lanes=8, max_payload=64)
+    dev, fake, _ = make(max_payload=64)
     codes = [k % 256 for k in range(150)]
-    assert dev.store_codes(codes) == 152
+    dev.set_seed(7)
+    assert dev.store_codes(codes) == 5  # 152 bits: 4 whole words and a partial one
     stores = [(v["flags"], t) for op, v, t in fake.requests if op == Opcode.STORE_CODES]
     # 63 bytes of room, 56 codes (7 beats of 8) per frame: 56 + 56 + 40 (150 padded to 152).
     assert [len(t) for _, t in stores] == [56, 56, 40]
     assert [f for f, _ in stores] == [StoreFlag.CLEAR, 0, StoreFlag.LAST]
     assert b"".join(t for _, t in stores) == bytes(codes) + b"\x00\x00"
+    bits = binarize(np.array(codes), seed=7, lanes=8, act_bits=8)
+    assert fake.model.words[:5] == [int(w) for w in pack_bits(bits, 32)]
     dev.store_codes([1] * 8, clear=False, last=False)
     assert fake.requests[-1][1] == {"flags": 0}
     with pytest.raises(ValueError, match=r"^codes must be in 0\.\.255, not 256$"):
@@ -355,7 +347,10 @@ def test_store_codes_wide_codes_take_two_bytes() -> None:
 
 def test_read_words_chunks() -> None:
     dev, fake, _ = make(max_payload=64)
-    assert dev.read_words(5, 40) == list(range(5, 45))
+    dev.store_codes(range(256))  # 8 words of 32 bits...
+    dev.store_codes([255] * 32 * 37, clear=False)  # ... and 37 of (almost) all ones
+    assert fake.model.count == 45
+    assert dev.read_words(5, 40) == fake.model.words[5:45]
     reads = [v for op, v, _ in fake.requests if op == Opcode.READ_WORDS]
     assert reads == [{"addr": 5, "n": 16}, {"addr": 21, "n": 16}, {"addr": 37, "n": 8}]
 
@@ -367,12 +362,16 @@ def test_load_weights_chunks_and_addresses() -> None:
     loads = [(v, t) for op, v, t in fake.requests if op == Opcode.LOAD_WEIGHTS]
     assert [v["addr"] for v, _ in loads] == [100, 115]  # 60 bytes = 15 words per frame
     assert b"".join(t for _, t in loads) == b"".join(w.to_bytes(4, "little") for w in words)
+    assert fake.model.weights[99:131] == [0, *words, 0]
     with pytest.raises(ValueError, match=r"^words must be in 0\.\.4294967295, not -1$"):
         dev.load_weights([-1])
 
 
 def test_run_dot_and_read_results() -> None:
     dev, fake, _ = make()
+    weights = [0x0F0F0F0F, 0xFFFF0000, 0x12345678, 0xDEADBEEF, 0, 0xFFFFFFFF]
+    dev.load_weights(weights)
+    dev.store_codes([200] * 8 * 4 * 6)  # six words, mostly ones
     assert dev.run_dot("xnor", 96, w_addr=2, a_addr=3) == 1
     assert dev.run_dot(Mode.AND, 64) == 2
     assert dev.run_dot("code", codes=[1, 2, 3]) == 3
@@ -382,7 +381,13 @@ def test_run_dot_and_read_results() -> None:
         ({"mode": 1, "w_addr": 0, "a_addr": 0, "n": 64}, b""),
         ({"mode": 2, "w_addr": 0, "a_addr": 0, "n": 3}, b"\x01\x02\x03"),
     ]
-    assert dev.read_results(10) == [-96, -64, -3]
+    w, a = unpack_bits(weights, 192, 32), unpack_bits(fake.model.words[:6], 192, 32)
+    want = [
+        int(np.sum(np.where(w[64:160] == a[96:192], 1, -1))),  # xnor: +-1 per element
+        int(np.sum(np.where(a[:64] == 1, 2 * w[:64].astype(int) - 1, 0))),  # and
+        1 * 1 + 2 * 1 + 3 * 1,  # code: weights 1, 1, 1 (0x0F... starts with ones)
+    ]
+    assert dev.read_results(10) == want
     assert dev.read_results(10) == []
 
 
@@ -404,7 +409,7 @@ def test_run_dot_refusals(kwargs: dict[str, object], message: str) -> None:
 
 def test_read_results_stops_when_the_buffer_runs_dry() -> None:
     dev, fake, _ = make(max_payload=32)  # 8 results per frame
-    fake.results = list(range(-10, 10))
+    fake.model.results.extend(range(-10, 10))
     assert dev.read_results(100) == list(range(-10, 10))
     asked = [v["n"] for op, v, _ in fake.requests if op == Opcode.READ_RESULTS]
     assert asked == [8, 8, 8]
@@ -412,19 +417,23 @@ def test_read_results_stops_when_the_buffer_runs_dry() -> None:
 
 def test_status_commands() -> None:
     dev, fake, _ = make()
-    fake.results = [1, 2]
+    dev.store_codes([9] * 64)
+    fake.model.results.extend([1, 2])
+    fake.model.flags = StatusFlag.SRAM_OVERFLOW | StatusFlag.RESULT_OVERFLOW
+    fake.model.errors = 3
     assert dev.read_status() == DeviceStatus(
-        flags=StatusFlag.SRAM_OVERFLOW | StatusFlag.RESULT_OVERFLOW, count=7, pending=2, errors=3
-    )
+        flags=StatusFlag.SRAM_OVERFLOW | StatusFlag.RESULT_OVERFLOW | StatusFlag.LINK_ERROR,
+        count=2, pending=2, errors=3,
+    )  # fmt: skip
     dev.clear_status()
     assert fake.requests[-1] == (Opcode.CLEAR_STATUS, {}, b"")
+    assert dev.read_status() == DeviceStatus(flags=StatusFlag(0), count=2, pending=2, errors=0)
 
 
 def test_error_status_raises_device_error() -> None:
     dev, fake, _ = make()
-    fake.override[Opcode.SET_SEED] = (Status.BAD_ARGUMENT, Opcode.SET_SEED, b"")
     with pytest.raises(DeviceError, match=r"^device answered BAD_ARGUMENT to SET_SEED$") as e:
-        dev.set_seed(0)
+        dev.set_seed(0)  # the model refuses a zero seed
     assert e.value.status is Status.BAD_ARGUMENT
     assert e.value.opcode is Opcode.SET_SEED
     # A link-layer refusal echoes whatever opcode byte arrived; an unknown status stays an int.

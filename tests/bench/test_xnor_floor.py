@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """bench.xnor_floor: its reference designs compute what they claim (so the LUTs they
 cost are the cost of that function), and a row is measured from a real synthesis."""
 

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """ActivationSRAM (hw/act_sram.py) against model/pack.py and the golden vectors.
 
 Each stream test runs a producer testbench (random ``valid`` stalls) and a consumer

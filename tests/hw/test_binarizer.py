@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """StochasticBinarizer against model.binarize and the golden vectors, with stalls on
 both sides."""
 

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hw.bram.BlockRAM: read latency and enable in the Amaranth simulator; the ECP5 build's
 DP16KD tiling (its behaviour is cosimulated in sim/ against sim/hdl/dp16kd.v)."""
 

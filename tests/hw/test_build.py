@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """``python -m hw.build``: bad arguments exit 2 with the valid choices; the Arty A7 flow
 without Vivado writes its files and a utilization report that fits the part."""
 

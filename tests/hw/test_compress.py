@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hw.compress: the carry-chain schedule adds every bit exactly once, and its LUTs
 tabulate the functions they are given. (The gateware built from it is checked against
 the model in test_xnor_acc.py, and its Xilinx primitives in sim/test_xnor_acc_xc7.py.)"""

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """LfsrBank against model.lfsr.random_codes and the golden vectors."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """FrameReceiver, FrameSender and HostLink (hw/link.py).
 
 The receiver is checked against a small Python model of its contract (``expected``

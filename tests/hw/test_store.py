@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """BinarizeAndStore: codes in, packed words in memory equal to
 pack_bits(binarize(codes)) from the model and the golden store vectors."""
 

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """UartRx and UartTx (hw/uart.py) against the bit-level UART model in uart_model.py, at
 several clock/baud ratios: back-to-back bytes, a sender off by a few percent, framing
 errors, glitches, overrun, and the two joined in a loopback."""

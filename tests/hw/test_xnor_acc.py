@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """XnorAccumulator in the Amaranth simulator, against model.xnor_acc.dot and the golden
 vectors, with random valid/ready stalls on both streams."""
 
