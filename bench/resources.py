@@ -42,6 +42,7 @@ from hw.synth import (
     xc7_utilization,
 )
 from hw.xnor_acc import XnorAccumulator
+from hw.xnor_full import FullBeatXnorAccumulator
 from spec import DatapathSpec, Mode
 
 from ._report import RESULTS_DIR, folder_name, parse_args, save, table
@@ -58,8 +59,8 @@ BLOCKS: dict[str, Callable[[], wiring.Component]] = {
     ),
     "XnorAccumulator[all]": lambda: XnorAccumulator(DatapathSpec(lanes=LANES, act_bits=ACT_BITS)),
     # Every beat full: no per-lane mask, carry-chain compressor (primitives on xc7).
-    "XnorAccumulator[xnor, masked=False]": lambda: XnorAccumulator(
-        DatapathSpec(lanes=LANES, act_bits=ACT_BITS), modes=(Mode.XNOR,), masked=False
+    "FullBeatXnorAccumulator": lambda: FullBeatXnorAccumulator(
+        DatapathSpec(lanes=LANES, act_bits=ACT_BITS)
     ),
     "BinarizeAndStore": lambda: BinarizeAndStore(lanes=LANES, act_bits=ACT_BITS, seed=1),
     # The 2-cycle read: the block RAM's output register (DP16KD OUTREG on ECP5).

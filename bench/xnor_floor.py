@@ -2,11 +2,12 @@
 """``python -m bench.xnor_floor``: where the XNOR datapath's LUTs go, and how low plain
 RTL for its parts gets.
 
-The 32-lane xnor-only :class:`hw.xnor_acc.XnorAccumulator`, with SPEC 6's per-lane mask
-and without it (``masked=False``: every beat full, a compressor placed by hand on LUT6 and
-CARRY4, see :mod:`hw.compress`), is synthesised by YoWASP Yosys ``synth_xilinx -family
-xc7`` (elaborated for the Arty A7) next to plain-RTL reference designs of its parts, each
-written the obvious way and left to Yosys and ABC to map:
+The 32-lane xnor-only :class:`hw.xnor_acc.XnorAccumulator`, with SPEC 6's per-lane mask,
+and :class:`hw.xnor_full.FullBeatXnorAccumulator` without it (every beat full, a
+compressor placed by hand on LUT6 and CARRY4, see :mod:`hw.compress`), are synthesised
+by YoWASP Yosys ``synth_xilinx -family xc7`` (elaborated for the Arty A7) next to
+plain-RTL reference designs of their parts, each written the obvious way and left to
+Yosys and ABC to map:
 
 - ``masked``: SPEC 6's beat sum ``2*popcount(~(a ^ w) & valid) - popcount(valid)`` into a
   beat register and the accumulator (the block's function, without its compressor tree);
@@ -36,6 +37,7 @@ from amaranth_boards.arty_a7 import ArtyA7_35Platform
 
 from hw.synth import ToolError, use_yowasp, xc7_utilization
 from hw.xnor_acc import XnorAccumulator
+from hw.xnor_full import FullBeatXnorAccumulator
 from spec import DatapathSpec, Mode
 
 from ._report import RESULTS_DIR, folder_name, parse_args, save, table
@@ -109,7 +111,10 @@ class Reference(Elaboratable):
 
 def _block_verilog(masked: bool) -> Callable[[], str]:
     def convert() -> str:
-        block = XnorAccumulator(DatapathSpec(lanes=LANES), modes=(Mode.XNOR,), masked=masked)
+        spec = DatapathSpec(lanes=LANES)
+        block = (
+            XnorAccumulator(spec, modes=(Mode.XNOR,)) if masked else FullBeatXnorAccumulator(spec)
+        )
         return verilog.convert(block, name="top", platform=ArtyA7_35Platform())
 
     return convert
@@ -126,7 +131,7 @@ def _reference_verilog(part: str) -> Callable[[], str]:
 #: Design name -> Verilog source, in table order.
 DESIGNS: dict[str, Callable[[], str]] = {
     "XnorAccumulator[xnor]": _block_verilog(masked=True),
-    "XnorAccumulator[xnor, masked=False]": _block_verilog(masked=False),
+    "FullBeatXnorAccumulator": _block_verilog(masked=False),
     **{f"reference:{part}": _reference_verilog(part) for part in PARTS},
 }
 

@@ -3,24 +3,13 @@ weight bits and operands per cycle, one signed sum per dot product."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
-from amaranth import C, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth import C, Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from spec import DatapathSpec, Mode
-
-from .compress import (
-    Plan,
-    build_round,
-    carry_chain,
-    count_bit,
-    is_xc7,
-    lut,
-    plan,
-    xnor_pairs,
-)
 
 __all__ = ["ALL_MODES", "XnorAccumulator", "beat_layout"]
 
@@ -83,8 +72,7 @@ class XnorAccumulator(wiring.Component):
     cycles after the cycle in which its ``last`` beat was accepted, when nothing stalls:
     ``2 + ceil(levels / 3)`` with ``levels`` the full-adder levels of the tree (at least
     one tree stage). At lanes=32 that is 4 for xnor/and-only builds and 5 with code mode
-    (act_bits 4 or 8); 3 at lanes=1. The unmasked build: ``2 + rounds`` of its
-    carry-chain schedule (at least one), 5 at lanes=32.
+    (act_bits 4 or 8); 3 at lanes=1.
     **Throughput**: one beat per cycle in every mode, code mode included (all lanes and
     all code bits are summed by one parallel compressor tree, not bit-serially), and one
     sum per cycle for back-to-back one-beat dot products.
@@ -110,13 +98,8 @@ class XnorAccumulator(wiring.Component):
         omitted.
     modes : iterable of Mode
         The modes to build (default all three). ``(Mode.XNOR,)`` gives the smallest
-        masked datapath: two bits per lane enter the tree.
-    masked : bool
-        ``False`` (xnor-only builds) drops SPEC 6's per-lane mask: every lane of every
-        beat counts, a beat whose last lane is not valid sets ``error`` (see
-        docs/formats.md, section 6), and the beat sum comes from 3-lane counters and
-        carry chains (:mod:`hw.compress`), placed as LUT6/CARRY4 primitives on a
-        Xilinx 7-series platform: 60 LUTs at 32 lanes instead of 155.
+        datapath: two bits per lane enter the tree. A datapath whose beats are always
+        full can drop the mask: :class:`hw.xnor_full.FullBeatXnorAccumulator`.
 
     Attributes
     ----------
@@ -136,19 +119,19 @@ class XnorAccumulator(wiring.Component):
     Raises
     ------
     TypeError
-        ``spec`` is not a :class:`~spec.DatapathSpec`, ``modes`` holds a non-Mode, or
-        ``masked`` is not a bool.
+        ``spec`` is not a :class:`~spec.DatapathSpec` or ``modes`` holds a non-Mode.
     ValueError
-        ``modes`` is empty or repeats a mode, or ``masked=False`` with modes other than
-        ``(Mode.XNOR,)``.
+        ``modes`` is empty or repeats a mode.
     """
+
+    #: Give the pipeline's control registers a reset (see :meth:`_control_bits`).
+    RESET_CONTROL = False
 
     def __init__(
         self,
         spec: DatapathSpec | None = None,
         *,
         modes: Iterable[Mode] = ALL_MODES,
-        masked: bool = True,
     ):
         spec = DatapathSpec() if spec is None else spec
         if not isinstance(spec, DatapathSpec):
@@ -163,13 +146,8 @@ class XnorAccumulator(wiring.Component):
             raise ValueError("modes must name at least one Mode, not ()")
         if len(set(modes)) != len(modes):
             raise ValueError(f"modes must not repeat a mode, not {modes}")
-        if not isinstance(masked, bool):
-            raise TypeError(f"masked must be a bool, not {masked!r}")
-        if not masked and modes != (Mode.XNOR,):
-            raise ValueError(f"masked=False is built for modes=(Mode.XNOR,) only, not {modes}")
         self.spec = spec
         self.modes = tuple(sorted(modes, key=lambda m: m.value))
-        self.masked = masked
         super().__init__(
             {
                 "i": In(stream.Signature(beat_layout(spec))),
@@ -197,15 +175,14 @@ class XnorAccumulator(wiring.Component):
         beat_bits = (spec.lanes * self._max_lane).bit_length() + 1
         acc_width = (spec.max_beats * spec.lanes * self._max_lane).bit_length() + 1
         acc_width = min(acc_width, spec.acc_bits)  # the spec has proved the code bound fits
-        if self.masked:
-            heights = _column_heights(spec.lanes, self._lane_columns(), self._offset(), beat_bits)
-            levels = _dadda_levels(max(heights))
-            tree_stages = max(1, -(-levels // LEVELS_PER_STAGE))  # a register per level group
-        else:
-            self._compress, self._lanes_in_chain = self._unmasked_plan(beat_bits)
-            tree_stages = max(1, len(self._compress.rounds))  # a register per round
         # tree registers, the beat-sum register, the accumulator
-        return beat_bits, acc_width, tree_stages + 2
+        return beat_bits, acc_width, self._tree_stages(beat_bits) + 2
+
+    def _tree_stages(self, beat_bits: int) -> int:
+        """Pipeline registers of the compressor tree: one per :data:`LEVELS_PER_STAGE`
+        full-adder levels, at least one."""
+        heights = _column_heights(self.spec.lanes, self._lane_columns(), self._offset(), beat_bits)
+        return max(1, -(-_dadda_levels(max(heights)) // LEVELS_PER_STAGE))
 
     def _lane_columns(self) -> list[int]:
         """Column (weight log2) of each bit one lane puts into the tree."""
@@ -283,17 +260,12 @@ class XnorAccumulator(wiring.Component):
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
         accept = self.i.valid & en
 
-        legal = Cat(*(self.mode == mode.value for mode in self.modes)).any()
-        if not self.masked:  # a beat must be full; a prefix-masked one lacks its last lane
-            legal &= self.i.payload.valid[-1]
+        legal = Cat(*(self.mode == mode.value for mode in self.modes)).any() & self._legal()
         with m.If(accept & ~legal):
             m.d.sync += self.error.eq(1)
 
         ctl = (accept, self.i.payload.first, self.i.payload.last)
-        if self.masked:
-            beat_row, ctl, n_stage = self._masked_tree(m, en, ctl)
-        else:
-            beat_row, ctl, n_stage = self._unmasked_tree(m, en, ctl, is_xc7(platform))
+        beat_row, ctl, n_stage = self._tree(m, en, ctl, platform)
         ctl_valid, ctl_first, ctl_last = ctl
         beat_sum = Signal(signed(beat_bits), reset_less=True)
         s_valid, s_first, s_last = Signal(), *self._control_bits("s")
@@ -318,24 +290,16 @@ class XnorAccumulator(wiring.Component):
     def _accumulate(
         self, m: Module, acc: Value, first: Value, beat: Value, platform: object
     ) -> Value:
-        """``(first ? 0 : acc) + beat``. In the unmasked build on Xilinx 7-series, one
-        carry chain whose position LUTs compute ``(acc & ~first) ^ beat`` with the beat
-        bit (a register) on DI: one LUT per accumulator bit, none for bit 0 when the lane
-        count is even (every beat sum ``2*popcount - lanes`` is even, so it stays 0)."""
-        if self.masked or not is_xc7(platform):
-            return Mux(first, 0, acc) + beat
-        width, low = len(acc), 1 - self.spec.lanes % 2
-        ext = [beat[min(i, len(beat) - 1)] for i in range(low, width)]
-        terms = [([first, acc[i]], lambda f, x: x & (f ^ 1)) for i in range(low, width)]
-        return Cat(C(0, low), carry_chain(m, "acc", ext, terms, C(0, 1), xc7=True)[: width - low])
+        """``(first ? 0 : acc) + beat``."""
+        return Mux(first, 0, acc) + beat
 
     def _control_bits(self, name: str) -> tuple[Signal, Signal]:
-        """A stage's first and last registers. The unmasked build gives them a reset:
-        a chain of reset-less registers becomes an SRL16 shift register in Yosys, which
-        takes a LUT site that its LUT count would not show."""
+        """A stage's first and last registers: reset-less unless :attr:`RESET_CONTROL`
+        (a chain of reset-less registers becomes an SRL16 shift register in Yosys, which
+        takes a LUT site that its LUT count would not show)."""
         return (
-            Signal(name=f"{name}_first", reset_less=self.masked),
-            Signal(name=f"{name}_last", reset_less=self.masked),
+            Signal(name=f"{name}_first", reset_less=not self.RESET_CONTROL),
+            Signal(name=f"{name}_last", reset_less=not self.RESET_CONTROL),
         )
 
     def _stage(self, m: Module, en: Value, name: str, ctl: tuple) -> tuple:
@@ -346,7 +310,11 @@ class XnorAccumulator(wiring.Component):
             m.d.sync += [valid.eq(ctl[0]), first.eq(ctl[1]), last.eq(ctl[2])]
         return valid, first, last
 
-    def _masked_tree(self, m: Module, en: Value, ctl: tuple) -> tuple[Value, tuple, int]:
+    def _legal(self) -> Value:
+        """What else an accepted beat must satisfy not to set ``error``: nothing here."""
+        return C(1, 1)
+
+    def _tree(self, m: Module, en: Value, ctl: tuple, platform: object) -> tuple[Value, tuple, int]:
         """SPEC 6's beat sum from the lane bits of :meth:`_lane_bits`: a Dadda tree with a
         register after every :data:`LEVELS_PER_STAGE` levels and after the last (one
         register even when no level is needed), then :data:`FINAL_ROWS` rows added.
@@ -386,89 +354,6 @@ class XnorAccumulator(wiring.Component):
             n_stage += 1
         rows = [Cat(*[(c[r] if len(c) > r else C(0, 1)) for c in cols]) for r in range(FINAL_ROWS)]
         return sum(rows), ctl, n_stage
-
-    def _unmasked_columns(
-        self, beat_bits: int, lanes_in_chain: bool
-    ) -> tuple[list[list[int]], list[list[int]]]:
-        """Token columns (bits, and lane tokens) of ``2*popcount(xnor) - lanes``.
-
-        Lanes ``3g .. 3g+2`` give tokens ``2g`` (their count's bit 0, column 1) and
-        ``2g + 1`` (bit 1, column 2). The one or two lanes left over do the same, or,
-        with ``lanes_in_chain``, are lane tokens ``2g``, ``2g + 1`` that a chain counts
-        directly. The offset's ones are tokens from ``2 * lanes`` up.
-        """
-        lanes = self.spec.lanes
-        cols: list[list[int]] = [[] for _ in range(beat_bits)]
-        lane_cols: list[list[int]] = [[] for _ in range(beat_bits)]
-        full, rest = divmod(lanes, 3)
-        for g in range(full):
-            cols[1].append(2 * g)
-            cols[2].append(2 * g + 1)
-        if rest and lanes_in_chain:
-            lane_cols[1] += [2 * full + k for k in range(rest)]
-        elif rest:
-            cols[1].append(2 * full)
-            if rest == 2:
-                cols[2].append(2 * full + 1)
-        offset = -lanes % (1 << beat_bits)
-        for col in range(beat_bits):
-            if (offset >> col) & 1:
-                cols[col].append(2 * lanes + col)
-        return cols, lane_cols
-
-    def _unmasked_plan(self, beat_bits: int) -> tuple[Plan, bool]:
-        """The carry-chain plan with the fewest LUTs (then rounds): leftover lanes
-        (``lanes % 3``) counted by their own LUTs, or inside a chain when one can."""
-        lanes = self.spec.lanes
-        options = []
-        for in_chain in (False, True) if lanes % 3 else (False,):
-            cols, lane_cols = self._unmasked_columns(beat_bits, in_chain)
-            found = plan(cols, first_free=2 * lanes + beat_bits, lanes=lane_cols)
-            if found is not None:
-                leftover_luts = 0 if in_chain else lanes % 3
-                luts = found.positions + leftover_luts
-                options.append((luts, len(found.rounds), in_chain, found))
-        _, _, in_chain, best = min(options, key=lambda o: o[:3])
-        return best, in_chain
-
-    def _unmasked_tree(
-        self, m: Module, en: Value, ctl: tuple, xc7: bool
-    ) -> tuple[Value, tuple, int]:
-        """The beat sum of every lane, ``2*popcount(~(a ^ w)) - lanes``: a LUT pair per
-        three lanes, then the carry-chain rounds of :mod:`hw.compress`, registered after
-        each round (once when there is none)."""
-        lanes, beat_bits = self.spec.lanes, self.beat_bits
-        beat = self.i.payload
-        value: dict[int, Value] = {}
-        for g in range(-(-lanes // 3)):
-            group = range(3 * g, min(3 * g + 3, lanes))
-            if len(group) < 3 and self._lanes_in_chain:
-                for k, j in enumerate(group):
-                    value[2 * g + k] = Cat(beat.a[j][0], beat.w[j])
-                continue
-            ins = [v for j in group for v in (beat.a[j][0], beat.w[j])]
-            value[2 * g] = lut(m, f"cnt{g}_b0", ins, _xnor_count_bit(0), xc7=xc7)
-            if len(group) > 1:
-                value[2 * g + 1] = lut(m, f"cnt{g}_b1", ins, _xnor_count_bit(1), xc7=xc7)
-        for col in range(beat_bits):
-            value[2 * lanes + col] = C(1, 1)
-        compress: Plan = self._compress
-        n_stage = 0
-        for k, chains in enumerate([*compress.rounds] or [()]):
-            build_round(m, f"r{k}", chains, value, xc7=xc7)
-            live = compress.needed_after(k)
-            for t, v in list(value.items()):
-                if t not in live:
-                    del value[t]
-                elif not isinstance(v, Const):
-                    r = Signal(len(v), name=f"t{k}_{t}")  # reset: no SRL16 (_control_bits)
-                    with m.If(en):
-                        m.d.sync += r.eq(v)
-                    value[t] = r
-            ctl = self._stage(m, en, f"t{k}", ctl)
-            n_stage += 1
-        row = Cat(*(value[t] if t is not None else C(0, 1) for t in compress.row))
-        return row, ctl, n_stage
 
 
 # -- compressor tree (pure helpers, also used to plan the pipeline) ---------------------
@@ -529,9 +414,3 @@ def _reduce_level(m: Module, cols: list[list[Value]], target: int, name: str) ->
                 carries_in += 1
         new[c].extend(bits)
     return new
-
-
-def _xnor_count_bit(k: int) -> Callable[..., Value | int]:
-    """Bit ``k`` of the number of matching (weight, activation) pairs among its
-    arguments, given as ``a0, w0, a1, w1, ...``: one LUT of a lane group."""
-    return lambda *aw: count_bit(xnor_pairs(aw, 0), k)

@@ -126,3 +126,42 @@ def split_beats(
     w_packed = (w_lanes.astype(object) * weights_of_lane).sum(axis=-1)
     v_packed = (v_lanes.astype(object) * weights_of_lane).sum(axis=-1)
     return w_packed, a_lanes, v_packed
+
+
+def pad_to_beats(weights: object, acts: object, lanes: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Xnor-mode dot products padded to whole beats, for a datapath without SPEC 6's
+    mask (:class:`hw.xnor_full.FullBeatXnorAccumulator`).
+
+    Every padding element has weight 0 and activation 0, so it adds ``+1`` in xnor mode
+    (``2*xnor(0, 0) - 1``): the padded dot product is the true one plus ``pad``, which
+    the caller subtracts. (Xnor elements are +-1, so no padding adds zero.)
+
+    Parameters
+    ----------
+    weights, acts : array_like of {0, 1}, shape ``(..., L)``
+        Weight and activation bits.
+    lanes : int
+        Lanes per beat, ``>= 1``.
+
+    Returns
+    -------
+    w, a : numpy.ndarray of int64, shape ``(..., ceil(L / lanes) * lanes)``
+        The padded bits.
+    pad : int
+        Padding elements per dot product: ``dot(w, a) - pad`` is the unpadded sum.
+
+    >>> w, a, pad = pad_to_beats([1, 0, 1], [1, 1, 0], lanes=4)
+    >>> int(dot(w, a, "xnor", DatapathSpec(lanes=4))) - pad
+    -1
+    """
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+        raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
+    w = int_array("weights", weights, 0, 1)
+    a = int_array("acts", acts, 0, 1)
+    if w.shape != a.shape or w.ndim == 0:
+        raise ValueError(
+            f"weights and acts must share a shape (..., L), not {w.shape} and {a.shape}"
+        )
+    pad = -w.shape[-1] % lanes
+    widths = [(0, 0)] * (w.ndim - 1) + [(0, pad)]
+    return np.pad(w, widths), np.pad(a, widths), pad

@@ -1,4 +1,4 @@
-"""The unmasked :class:`hw.xnor_acc.XnorAccumulator` elaborated for Xilinx 7-series (LUT
+"""The :class:`hw.xnor_full.FullBeatXnorAccumulator` elaborated for Xilinx 7-series (LUT
 and CARRY4 primitives placed by :mod:`hw.compress`) equals the same block elaborated
 generically, cycle by cycle, in Icarus with Yosys's simulation models of the primitives.
 
@@ -23,7 +23,8 @@ from amaranth.back import verilog
 from amaranth_boards.arty_a7 import ArtyA7_35Platform
 
 from hw.synth import use_yowasp
-from hw.xnor_acc import XnorAccumulator, beat_layout
+from hw.xnor_acc import beat_layout
+from hw.xnor_full import FullBeatXnorAccumulator
 from spec import DatapathSpec, Mode
 
 CYCLES = 4000
@@ -87,7 +88,7 @@ endmodule
 """
 
 
-def _convert(dut: XnorAccumulator, name: str, platform: object) -> str:
+def _convert(dut: FullBeatXnorAccumulator, name: str, platform: object) -> str:
     use_yowasp()
     return verilog.convert(dut, name=name, platform=platform)
 
@@ -97,8 +98,8 @@ def _convert(dut: XnorAccumulator, name: str, platform: object) -> str:
 def test_xc7_primitives_equal_generic(lanes: int, tmp_path: Path) -> None:
     spec = DatapathSpec(lanes=lanes, act_bits=2, acc_bits=20, max_beats=64)
 
-    def build() -> XnorAccumulator:
-        return XnorAccumulator(spec, modes=(Mode.XNOR,), masked=False)
+    def build() -> FullBeatXnorAccumulator:
+        return FullBeatXnorAccumulator(spec)
 
     generic = _convert(build(), "dut_generic", None)
     xc7 = _convert(build(), "dut_xc7", ArtyA7_35Platform())
