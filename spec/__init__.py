@@ -21,6 +21,7 @@ from .encoding import (
     WeightEncoding,
 )
 from .lfsr import DEFAULT_MASK, LfsrSpec
+from .network import ConvLayer, IntNetSpec, requantize
 from .pack import WORD_BITS_CHOICES, PackingSpec
 from .protocol import (
     REQUESTS,
@@ -46,8 +47,10 @@ __all__ = [
     "WORD_BITS_CHOICES",
     "ActivationEncoding",
     "BinarizerSpec",
+    "ConvLayer",
     "DatapathSpec",
     "DeviceSpec",
+    "IntNetSpec",
     "LfsrSpec",
     "LinkSpec",
     "Mode",
@@ -61,6 +64,7 @@ __all__ = [
     "WeightEncoding",
     "defaults",
     "fingerprint",
+    "requantize",
 ]
 
 

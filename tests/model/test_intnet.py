@@ -1,0 +1,169 @@
+"""The integer network format (spec.network, model.intnet), its reference (model.infer)
+and its maker (model.deploy): the rounding rule against docs/formats.md's worked
+example, the stated worst cases reached and never wrapped, float-vs-integer agreement
+on a trained network, file round trips and refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model.deploy import _fixed, convert
+from model.infer import run
+from model.intnet import IntNetwork, Requant, load
+from model.nn.data import load as load_data
+from model.nn.wrn import WideResNet
+from spec import IntNetSpec, requantize
+
+# --- the rule, from docs/formats.md section 6c's worked example ------------------------
+
+
+def test_worked_example_of_the_docs() -> None:
+    assert requantize(1000, 20972, -1835008, 19, 0, 255) == 36
+    assert requantize(-1000, 20972, -1835008, 19, 0, 255) == 0
+    r = _fixed(np.array([0.04]), np.array([-3.5]), 16)
+    assert (int(r.mult[0]), int(r.add[0]), r.shift) == (20972, -1835008, 19)
+    assert int(r.apply(np.array([1000]), 255)[0]) == 36
+
+
+@pytest.mark.parametrize(
+    ("x", "mult", "add", "shift", "want"),
+    [(5, 1, 0, 1, 2), (5, 1, 1, 1, 3), (-5, 1, 1, 1, -2), (-5, 1, 0, 1, -3), (7, -3, 0, 2, -6)],
+)
+def test_floor_division_rounds_toward_minus_infinity(
+    x: int, mult: int, add: int, shift: int, want: int
+) -> None:
+    """floor((x*M + C) / 2**s): 5/2 -> 2, (5+1)/2 -> 3, (-5+1)/2 -> -2, -5/2 -> -3,
+    -21/4 -> -6 (not -5: floor, not truncation)."""
+    assert requantize(x, mult, add, shift, None, None) == want
+    r = Requant(np.array([mult]), np.array([add]), shift)
+    assert int(r.apply(np.array([x]))[0]) == want
+
+
+# --- widths: an adversarial network reaches each stated bound ---------------------------
+
+
+def all_ones_network(act_bits: int = 8, stream_bits: int = 32) -> IntNetwork:
+    """WRN-8-1 on 16x16 images whose weights are all +1 and whose rules put every code
+    at its maximum: every convolution's centre windows reach its bound."""
+    s = IntNetSpec(width=1, blocks=1, num_classes=10, image_size=16, act_bits=act_bits,
+                   stream_bits=stream_bits)  # fmt: skip
+    q = (1 << act_bits) - 1
+    bits = {c.name: np.ones((c.cout, c.fan_in), np.uint8) for c in s.convs()}
+    one = lambda n, add=0: Requant(np.ones(n, np.int64), np.full(n, add, np.int64), 0)  # noqa: E731
+    full = lambda n: Requant(np.zeros(n, np.int64), np.full(n, q, np.int64), 0)  # noqa: E731
+    requant = {"stem.in": one(3), "head.in": full(64), "logits": one(10)}
+    for conv in s.convs()[1:-1]:
+        requant[f"{conv.name}.in"] = full(conv.cin)
+    for name in s.block_names():
+        requant[f"{name}.add"] = one(1)
+    return IntNetwork(s, bits, requant, 255, np.zeros(16, np.int64))
+
+
+def test_an_all_ones_network_reaches_every_bound_and_never_wraps() -> None:
+    net = all_ones_network()
+    worst = net.check()
+    images = np.full((2, 3, 16, 16), 255, np.uint8)
+    logits, t = run(net, images, trace=True)
+    for conv in net.spec.convs():
+        reached = int(t[f"{conv.name}.acc"].max())
+        assert reached == conv.acc_bound == worst[f"{conv.name}.acc"], conv.name
+    stream = max(int(np.abs(t[f"{b}.out"]).max()) for b in net.spec.block_names())
+    assert 0 < stream <= worst["stream"] < 1 << 31
+    assert int(t["head.sum"].max()) <= worst["head.sum"]
+    assert (logits == t["head.sum"]).all() and int(logits.max()) <= worst["logits"]
+    # the stem's pixels and the stream agree with a hand count: 27 * 255 in the centre
+    assert int(t["stem.out"][0, 8, 8, 0]) == 27 * 255
+
+
+def test_a_stream_that_could_overflow_its_width_is_refused() -> None:
+    net = all_ones_network(stream_bits=16)
+    with pytest.raises(ValueError, match=r"^the stream can reach \d+, beyond 16-bit signed"):
+        net.check()
+
+
+# --- a trained network: float against integer ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[WideResNet, object]:
+    """WRN-8-1 with binary weights, trained 3 epochs on digits (seconds)."""
+    torch.manual_seed(0)
+    data = load_data("digits")
+    net = WideResNet(width=1, num_classes=10, blocks=1, save="fp32", binary_weights=True)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        order = torch.randperm(len(data.train_y), generator=gen)
+        for i in range(0, len(order), 64):
+            idx = order[i : i + 64]
+            loss = torch.nn.functional.cross_entropy(net(data.train_x[idx]), data.train_y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net.eval(), data
+
+
+@pytest.mark.parametrize(("act_bits", "agree"), [(8, 98.0), (4, 90.0)])
+def test_integer_network_agrees_with_the_float_one(trained, act_bits: int, agree: float) -> None:
+    net, data = trained
+    int_net = convert(net, data.train_x[:256], act_bits=act_bits)
+    with torch.no_grad():
+        want = net(data.test_x).numpy()
+    got = run(int_net, data.test_x.numpy())
+    labels = data.test_y.numpy()
+    float_acc = np.mean(want.argmax(1) == labels)
+    assert float_acc > 0.8  # it learned something: agreement means something
+    assert np.mean(got.argmax(1) == want.argmax(1)) * 100 >= agree
+    if act_bits == 8:  # the logits themselves, in units of 2**-8, to about 1 %
+        scale = np.abs(want).max()
+        assert np.abs(got / 256 - want).max() < 0.05 * scale
+
+
+def test_save_and_load_round_trip(trained, tmp_path: Path) -> None:
+    net, data = trained
+    int_net = convert(net, data.train_x[:64], act_bits=4, meta={"note": "test"})
+    path = tmp_path / "net.npz"
+    int_net.save(path)
+    back = load(path)
+    assert back.spec == int_net.spec and back.zero_code == int_net.zero_code
+    assert (
+        back.meta["note"] == "test" and back.meta["spec_fingerprint"] == int_net.spec.fingerprint()
+    )
+    images = data.test_x[:20].numpy()
+    assert (run(back, images) == run(int_net, images)).all()
+    assert int_net.weight_bytes() == sum(
+        c.cout * -(-c.fan_in // 32) * 4 for c in int_net.spec.convs()
+    )
+
+
+def test_load_refuses_what_is_not_an_integer_network(trained, tmp_path: Path) -> None:
+    net, data = trained
+    good = tmp_path / "net.npz"
+    convert(net, data.train_x[:64]).save(good)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"junk\.npz is not an integer network file"):
+        load(junk)
+    other = tmp_path / "other.npz"
+    np.savez(other, meta=np.array(json.dumps({"format": "something"})))
+    with pytest.raises(ValueError, match=r"no 'sbq-intnet' tag"):
+        load(other)
+    with np.load(good) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["head.in.mult"] = arrays["head.in.mult"] * 100_000  # beyond 16-bit multipliers
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(ValueError, match=r"head\.in multipliers must be below 32768"):
+        load(bad)
+
+
+def test_infer_refuses_images_of_another_shape(trained) -> None:
+    net, data = trained
+    int_net = convert(net, data.train_x[:64])
+    with pytest.raises(ValueError, match=r"^images must be uint8 of shape \(N, 3, 32, 32\)"):
+        run(int_net, data.test_x.numpy().astype(np.float32))
