@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             nets = [load(args.net)]
         except ValueError as e:
-            parser.error(str(e))
+            parser.error(f"--net: {e}")
     else:
         print("making untrained WRN-20-1 integer networks at 8, 4, 2 bits", file=sys.stderr)
         nets = [_random_network(bits) for bits in (8, 4, 2)]

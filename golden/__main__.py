@@ -3,6 +3,8 @@
 Without options it regenerates ``golden/<block>/<case>.npz`` and
 ``golden/manifest.json``; with ``--check`` it regenerates in memory and exits 1,
 naming every file that differs (and a changed spec fingerprint), without writing.
+``--retrain-network`` first remakes the small trained network of the ``intnet`` cases
+(``golden/network_wrn8_1_digits.npz``, see :mod:`golden.network`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ def main(argv: list[str] | None = None) -> int:
         help="golden folder to write or check (default: the package's own, %(default)s)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no per-file progress")
+    parser.add_argument(
+        "--retrain-network",
+        action="store_true",
+        help="first retrain the committed WRN-8-1 digits network of the intnet cases "
+        "(golden/network_wrn8_1_digits.npz, about a minute), then regenerate",
+    )
     args = parser.parse_args(argv)
+    if args.check and args.retrain_network:
+        parser.error("--retrain-network writes: it cannot go with --check")
     if args.check:
         if not (args.dir / "manifest.json").is_file():
             parser.error(
@@ -57,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         check_output(args.dir, "--dir", folder=True)
     except OutputError as e:
         parser.error(str(e))
+    if args.retrain_network:
+        from .network import NETWORK, train_network
+
+        train_network(NETWORK)
     n = write(args.dir, verbose=not args.quiet)
     print(f"wrote {n} golden files and manifest.json to {args.dir}")
     return 0

@@ -16,10 +16,14 @@ from typing import Any
 import numpy as np
 
 from model.binarize import binarize
+from model.infer import run
+from model.intnet import load as load_network
 from model.lfsr import random_codes
 from model.pack import pack_bits, tensor_to_stream
 from model.xnor_acc import dot
 from spec import BinarizerSpec, DatapathSpec, Mode, PackingSpec
+
+from .network import NETWORK, digits_8x8
 
 #: Master seed of every stimulus.
 MASTER_SEED = 20261126
@@ -162,7 +166,24 @@ def store_cases() -> Iterator[Case]:
         yield Case("store", name, {"codes": codes, "words": pack_bits(bits, word_bits)}, meta)
 
 
+def intnet_cases() -> Iterator[Case]:
+    """The committed WRN-8-1 digits network (:mod:`golden.network`) on four test images,
+    an all-black and an all-white one: every layer's input codes, sums and outputs."""
+    net = load_network(NETWORK)
+    _, _, test_x, test_y = digits_8x8()
+    images = np.concatenate([test_x[:4], np.zeros_like(test_x[:1]), np.full_like(test_x[:1], 255)])
+    _, values = run(net, images, trace=True)
+    # Codes as uint8, every other value as int32: the format's widths (at most 8-bit
+    # codes, a 32-bit stream) hold them, and the file stays small.
+    small = {k: v.astype(np.uint8 if k.endswith(".codes") else np.int32) for k, v in values.items()}
+    assert all((small[k] == v).all() for k, v in values.items())
+    arrays = {"images": images, "labels": test_y[:4], **small}
+    meta = {"network": NETWORK.name, "act_bits": net.spec.act_bits, "spec": net.spec}
+    yield Case("intnet", "wrn8_1_digits", arrays, meta)
+
+
 def all_cases() -> Iterator[Case]:
     """Every golden case, block by block."""
-    for gen in (lfsr_cases, binarize_cases, pack_cases, xnor_acc_cases, store_cases):
+    for gen in (lfsr_cases, binarize_cases, pack_cases, xnor_acc_cases, store_cases,
+                intnet_cases):  # fmt: skip
         yield from gen()

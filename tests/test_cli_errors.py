@@ -71,6 +71,19 @@ CASES = [
     ("bench.resources", ["--out", "/proc/nowhere/r.json"], "out"),
     ("bench.sim_speed", ["--out", "/proc/nowhere/s.json"], "out"),
     ("bench.board", ["--out", "/proc/nowhere/b.json"], "out"),
+    ("bench.infer", ["--out", "/proc/nowhere/i.json"], "out"),
+    ("bench.infer", ["--images", "0"], "images"),
+    ("bench.infer", ["--net", str(CORRUPT)], "net"),
+    ("model.deploy", [str(CORRUPT), "--out", "n.npz", "--act-bits", "9"], "act-bits"),
+    ("model.deploy", [str(CORRUPT), "--out", "n.npz", "--act-bits", "0"], "act-bits"),
+    (
+        "model.deploy",
+        [str(CORRUPT), "--out", "n.npz", "--calibration-images", "0"],
+        "calibration-images",
+    ),  # fmt: skip
+    ("model.deploy", ["/nonexistent.pt", "--out", "n.npz"], "checkpoint"),
+    ("model.deploy", [str(CORRUPT), "--out", "n.npz"], "checkpoint"),
+    ("model.deploy", [str(CORRUPT), "--out", "/proc/nowhere/n.npz"], "out"),
 ]
 
 

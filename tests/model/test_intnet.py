@@ -6,6 +6,7 @@ on a trained network, file round trips and refusals."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,125 @@ def test_infer_refuses_images_of_another_shape(trained) -> None:
     int_net = convert(net, data.train_x[:64])
     with pytest.raises(ValueError, match=r"^images must be uint8 of shape \(N, 3, 32, 32\)"):
         run(int_net, data.test_x.numpy().astype(np.float32))
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def checkpoint(path: Path, *, binary: bool = True, width: int = 1, state_width: int = 1) -> Path:
+    """A model.train-style checkpoint of an untrained WRN-20 on digits (100 test images)."""
+    from model.nn.wrn import wrn20
+
+    torch.manual_seed(0)
+    net = wrn20(state_width, 10, binary_weights=binary)
+    run_args = {"dataset": "digits", "width": width, "binary_weights": binary,
+                "train_subset": None, "test_subset": 100}  # fmt: skip
+    torch.save({"run": run_args, "net": net.state_dict(), "opt": {}, "epoch": 1}, path)
+    return path
+
+
+def test_deploy_writes_the_network_and_reports_accuracy(tmp_path: Path, capsys) -> None:
+    from model.deploy import main
+
+    out, report = tmp_path / "net.npz", tmp_path / "r.json"
+    args = [str(checkpoint(tmp_path / "c.pt")), "--out", str(out), "--act-bits", "4"]
+    assert main([*args, "--calibration-images", "64", "--report", str(report)]) == 0
+    printed = capsys.readouterr()
+    assert "on 100 digits test images" in printed.out and "calibrating 4-bit" in printed.err
+    net = load(out)
+    assert net.spec.act_bits == 4 and net.meta["calibration_images"] == 64
+    assert (
+        net.meta["source"]["sha256"]
+        == __import__("hashlib").sha256((tmp_path / "c.pt").read_bytes()).hexdigest()
+    )
+    figures = json.loads(report.read_text())
+    assert figures["test_images"] == 100 and 0 <= figures["top1_agreement"] <= 100
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: checkpoint(p, binary=False), r"trained without --binary-weights"),
+        (lambda p: checkpoint(p, width=2), r"does not hold a WRN-20 of its run"),
+    ],
+    ids=["not-binary", "wrong-shape"],
+)
+def test_deploy_refuses_checkpoints_it_cannot_use(tmp_path: Path, capsys, make, message) -> None:
+    from model.deploy import main
+
+    out = tmp_path / "net.npz"
+    assert main([str(make(tmp_path / "c.pt")), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err.strip().splitlines()[-1]) and "Traceback" not in err
+    assert not out.exists()
+
+
+# --- the golden case, against a plain re-reading of the rules --------------------------------
+
+
+def test_golden_case_follows_the_rules_written_out() -> None:
+    """The committed golden case of golden/network_wrn8_1_digits.npz, recomputed for one
+    image by loops over the docs' rules (spec.requantize, windows, the pool sum): the
+    stored codes, sums and logits are what the format says, not only what model.infer
+    computes."""
+    import golden
+    from golden.network import NETWORK
+
+    case = golden.cases("intnet")[0]
+    net = load(NETWORK)
+    a = case.arrays
+    assert (run(net, a["images"]) == a["logits"]).all()
+    s, rq = net.spec, net.requant
+    convs = {c.name: c for c in s.convs()}
+    image = 1  # one test image, NHWC below
+
+    def rule(x: int, name: str, c: int, hi: int | None) -> int:
+        r = rq[name]
+        return requantize(int(x), int(r.mult[c]), int(r.add[c]), r.shift, 0 if hi else None, hi)
+
+    def per_channel(v: np.ndarray, name: str, hi: int | None = 255) -> np.ndarray:
+        out = np.zeros(v.shape, int)
+        for idx in np.ndindex(v.shape):
+            out[idx] = rule(v[idx], name, idx[-1] if len(rq[name].mult) > 1 else 0, hi)
+        return out
+
+    def conv(codes: np.ndarray, name: str, pad: int) -> np.ndarray:
+        layer, signs = convs[name], 2 * net.bits[name].astype(int) - 1
+        k, st, h = layer.kernel, layer.stride, codes.shape[0]
+        out = np.zeros((layer.size_out, layer.size_out, layer.cout), int)
+        for oy in range(layer.size_out):
+            for ox in range(layer.size_out):
+                taps = []
+                for ky in range(k):
+                    for kx in range(k):
+                        y, x = oy * st + ky - k // 2, ox * st + kx - k // 2
+                        inside = 0 <= y < h and 0 <= x < h
+                        taps += list(codes[y, x]) if inside else [pad] * layer.cin
+                out[oy, ox] = signs @ np.array(taps)
+        return out
+
+    pix = a["images"][image].transpose(1, 2, 0)
+    q = per_channel(pix, "stem.in")
+    assert (q == a["stem.codes"][image]).all()
+    x = conv(q, "stem", net.zero_code) + net.stem_bias
+    assert (x == a["stem.out"][image]).all()
+    for k, name in enumerate(s.block_names()):
+        a1 = conv(per_channel(x, f"{name}.conv1.in"), f"{name}.conv1", 0)
+        a2 = conv(per_channel(a1, f"{name}.conv2.in"), f"{name}.conv2", 0)
+        assert (a2 == a[f"{name}.conv2.acc"][image]).all(), name
+        if s.is_pool_block(k):
+            h = x.shape[0]
+            pooled = np.zeros((h // 2, h // 2, a2.shape[-1]), int)
+            for oy in range(h // 2):
+                for ox in range(h // 2):
+                    for y in range(2 * oy - 1, 2 * oy + 2):
+                        for xx in range(2 * ox - 1, 2 * ox + 2):
+                            if 0 <= y < h and 0 <= xx < h:
+                                pooled[oy, ox, : x.shape[-1]] += x[y, xx]
+            x = pooled
+        x = x + per_channel(a2, f"{name}.add", None)
+        assert (x == a[f"{name}.out"][image]).all(), name
+    total = conv(per_channel(x, "head.in"), "head", 0).sum(axis=(0, 1))
+    logits = [rule(t, "logits", o, None) for o, t in enumerate(total)]
+    assert logits == list(a["logits"][image])
+    assert net.meta["int_acc"] >= 95 and a["labels"][image] == np.argmax(logits)
