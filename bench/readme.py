@@ -163,7 +163,30 @@ def estimator_example() -> str:
     return "```\n" + "\n".join(kept) + "\n```"
 
 
+def deploy() -> str:
+    """Float against integer accuracy per activation width."""
+    doc = _load("deploy")
+    body = [
+        [str(r["act_bits"]), f"{r['float_acc']:.2f} %", f"{r['int_acc']:.2f} %",
+         f"{r['int_acc'] - r['float_acc']:+.2f}", f"{r['top1_agreement']:.2f} %",
+         f"{r['weight_bytes']:,} + {r['integer_bytes']:,} B"]
+        for r in doc["rows"]
+    ]  # fmt: skip
+    header = ["activation bits", "float", "integer", "points", "top-1 agreement",
+              "weights + integers"]  # fmt: skip
+    return _rows(header, body)
+
+
+def infer() -> str:
+    """Images per second of the integer reference on one core."""
+    doc = _load("infer")
+    body = [[r["network"], str(r["act_bits"]), f"{r['images_per_s']:,.0f}"] for r in doc["rows"]]
+    return _rows(["network", "activation bits", "images/s (one core)"], body)
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "deploy": deploy,
+    "infer": infer,
     "estimator_example": estimator_example,
     "board": board,
     "resources": resources,

@@ -21,7 +21,6 @@ import hashlib
 import json
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +33,13 @@ from spec import IntNetSpec, WeightEncoding
 
 from .infer import run
 from .intnet import IntNetwork, Requant
-from .nn.data import DatasetError, load
+from .nn.data import Dataset, DatasetError, load
 from .nn.export import filter_bits
 from .nn.layers import BnReluConv
 from .nn.train import read_checkpoint
 from .nn.wrn import WideResNet, wrn20
 
-__all__ = ["convert", "main"]
+__all__ = ["accuracy", "convert", "evaluate", "main", "open_checkpoint"]
 
 #: Integer logits are the float logits in units of 2**-LOGIT_FRACTION_BITS.
 LOGIT_FRACTION_BITS = 8
@@ -214,7 +213,54 @@ def _network(state: dict[str, Any], path: Path, num_classes: int) -> WideResNet:
     except RuntimeError as e:
         first = str(e).strip().splitlines()[-1].strip()
         raise ValueError(f"checkpoint {path} does not hold a WRN-20 of its run: {first}") from None
-    return net
+    return net.eval()
+
+
+def open_checkpoint(path: Path, data_dir: Path) -> tuple[WideResNet, Dataset, dict[str, Any]]:
+    """The trained network of checkpoint ``path``, the data of its run (its dataset and
+    subsets; CIFAR from ``data_dir``) and its provenance for an integer network's
+    ``meta``.
+
+    Raises
+    ------
+    ValueError, DatasetError
+        A missing, corrupt or non-binary checkpoint, one whose weights do not fit its
+        run, or missing data.
+    """
+    if not Path(path).is_file():
+        raise ValueError(f"checkpoint {path} does not exist")
+    state = read_checkpoint(path)
+    run_args = state["run"]
+    data = load(run_args["dataset"], data_dir).subset(
+        run_args.get("train_subset"), run_args.get("test_subset")
+    )
+    net = _network(state, path, data.num_classes)
+    source = {
+        "checkpoint": Path(path).name,
+        "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        "run": run_args,
+    }
+    return net, data, {"source": source}
+
+
+def evaluate(net: WideResNet, int_net: IntNetwork, data: Dataset) -> dict[str, Any]:
+    """Float and integer test accuracy (percent) and their top-1 agreement on
+    ``data``'s test split, with the integer network's sizes."""
+    labels = data.test_y.numpy()
+    float_logits = _float_logits(net, data.test_x)
+    int_logits = run(int_net, data.test_x.numpy())
+    return {
+        "dataset": data.name,
+        "test_images": len(labels),
+        "act_bits": int_net.spec.act_bits,
+        "float_acc": round(accuracy(float_logits, labels), 2),
+        "int_acc": round(accuracy(int_logits, labels), 2),
+        "top1_agreement": round(
+            float(100 * np.mean(float_logits.argmax(1) == int_logits.argmax(1))), 2
+        ),
+        "weight_bytes": int_net.weight_bytes(),
+        "integer_bytes": int_net.integer_bytes(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,26 +293,15 @@ def main(argv: list[str] | None = None) -> int:
             check_output(args.report, "--report")
     except OutputError as e:
         parser.error(str(e))
-    if not args.checkpoint.is_file():
-        parser.error(f"checkpoint {args.checkpoint} does not exist")
     try:
-        state = read_checkpoint(args.checkpoint)
-        run_args = state["run"]
-        data = load(run_args["dataset"], args.data_dir).subset(
-            run_args.get("train_subset"), run_args.get("test_subset")
-        )
-        net = _network(state, args.checkpoint, data.num_classes)
+        net, data, meta = open_checkpoint(args.checkpoint, args.data_dir)
     except (ValueError, DatasetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    source = hashlib.sha256(args.checkpoint.read_bytes()).hexdigest()
     calib = data.train_x[: args.calibration_images]
     print(f"calibrating {args.act_bits}-bit activations on {len(calib)} training images",
           file=sys.stderr)  # fmt: skip
-    meta = {
-        "source": {"checkpoint": args.checkpoint.name, "sha256": source, "run": run_args},
-        "calibration_images": len(calib),
-    }
+    meta["calibration_images"] = len(calib)
     try:
         int_net = convert(net, calib, act_bits=args.act_bits, meta=meta)
     except ValueError as e:
@@ -277,21 +312,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{int_net.integer_bytes():,} of per-channel integers", file=sys.stderr)  # fmt: skip
     n = len(data.test_y)
     print(f"evaluating the float and the integer network on {n} test images", file=sys.stderr)
-    t0 = time.perf_counter()
-    labels = data.test_y.numpy()
-    float_logits = _float_logits(net, data.test_x)
-    int_logits = run(int_net, data.test_x.numpy())
-    figures = {
-        "dataset": data.name,
-        "test_images": n,
-        "act_bits": args.act_bits,
-        "float_acc": accuracy(float_logits, labels),
-        "int_acc": accuracy(int_logits, labels),
-        "top1_agreement": float(100 * np.mean(float_logits.argmax(1) == int_logits.argmax(1))),
-        "weight_bytes": int_net.weight_bytes(),
-        "integer_bytes": int_net.integer_bytes(),
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
+    figures = evaluate(net, int_net, data)
     print(
         f"float {figures['float_acc']:.2f} %, integer ({args.act_bits}-bit) "
         f"{figures['int_acc']:.2f} %, top-1 agreement {figures['top1_agreement']:.2f} % "

@@ -72,6 +72,8 @@ CASES = [
     ("bench.sim_speed", ["--out", "/proc/nowhere/s.json"], "out"),
     ("bench.board", ["--out", "/proc/nowhere/b.json"], "out"),
     ("bench.infer", ["--out", "/proc/nowhere/i.json"], "out"),
+    ("bench.deploy", ["--checkpoint", str(CORRUPT)], "checkpoint"),
+    ("bench.deploy", ["--checkpoint", str(CORRUPT), "--act-bits", "9"], "act-bits"),
     ("bench.infer", ["--images", "0"], "images"),
     ("bench.infer", ["--net", str(CORRUPT)], "net"),
     ("model.deploy", [str(CORRUPT), "--out", "n.npz", "--act-bits", "9"], "act-bits"),
@@ -80,7 +82,7 @@ CASES = [
         "model.deploy",
         [str(CORRUPT), "--out", "n.npz", "--calibration-images", "0"],
         "calibration-images",
-    ),  # fmt: skip
+    ),
     ("model.deploy", ["/nonexistent.pt", "--out", "n.npz"], "checkpoint"),
     ("model.deploy", [str(CORRUPT), "--out", "n.npz"], "checkpoint"),
     ("model.deploy", [str(CORRUPT), "--out", "/proc/nowhere/n.npz"], "out"),
