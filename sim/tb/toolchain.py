@@ -44,7 +44,10 @@ HDL_SOURCES = ("hw", "spec")
 PRIMITIVE_MODELS = {"DP16KD": ROOT / "sim" / "hdl" / "dp16kd.v"}
 
 #: Verilator lint: Amaranth's Verilog compares and assigns across widths on purpose.
-VERILATOR_ARGS = ["-Wno-WIDTH"]
+#: Yosys's Verilog of an Amaranth FSM has a `casez` on the state register that leaves
+#: unused encodings out (CASEINCOMPLETE) and may have an `always @*` that reads nothing
+#: (ALWNEVER): both harmless in generated code.
+VERILATOR_ARGS = ["-Wno-WIDTH", "-Wno-CASEINCOMPLETE", "-Wno-ALWNEVER"]
 
 #: Icarus language generation, after the runner's own ``-g2012`` (the last one wins).
 #: Yosys's ``write_verilog`` starts every combinational ``always @*`` block at time 0

@@ -1,0 +1,89 @@
+"""Cosimulation of :class:`hw.engine.Engine` on Verilator: the golden WRN-8-1 digits
+network (golden/intnet) from pixels to logits, every image of the golden case, logits
+equal to :func:`model.infer.run`'s, with random stalls on both streams, and the cycles
+per image against the schedule of :class:`spec.engine.EngineSpec`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cocotb
+import pytest
+from cocotb.triggers import ReadOnly, RisingEdge
+
+import golden
+from golden.network import NETWORK
+from hw.engine import Engine
+from model.intnet import load
+from spec.engine import EngineSpec
+
+from .tb.config import Build
+from .tb.stream import TB, StreamDriver, read
+from .tb.toolchain import cosim, parametrize
+
+BLOCK = "engine"
+CASE = golden.cases("intnet")[0]
+NETWORKS = {"wrn8_1_digits": NETWORK}
+#: Verilator only: a whole network is too many cycles for Icarus in a test run.
+BUILDS = {"verilator": [Build({"net": "wrn8_1_digits", "lanes": 8}, ("wrn8_1_digits",))]}
+
+
+def make_dut(dut: dict[str, Any]) -> Engine:
+    return Engine(load(NETWORKS[dut["net"]]), EngineSpec(lanes=dut["lanes"]))
+
+
+class EngineTB(TB):
+    def __init__(self, dut: Any, test: str) -> None:
+        super().__init__(dut, test)
+        self.pixels = StreamDriver(self, "pixels", stall=0.2)
+
+    def idle(self) -> None:
+        self.pixels.idle()
+        self.dut.logits__ready.value = 0
+
+    async def logits(self, n: int, bits: int) -> tuple[list[int], int]:
+        """Take ``n`` logits with random back-pressure; returns them and the cycle the
+        last one was taken in."""
+        got: list[int] = []
+        while len(got) < n:
+            ready = self.rng.random() < 0.7
+            self.dut.logits__ready.value = ready
+            await ReadOnly()
+            if ready and read(self.dut.logits__valid):
+                value = read(self.dut.logits__payload)
+                got.append(value - (1 << bits) if value >> (bits - 1) else value)
+            await RisingEdge(self.dut.clk)
+        self.dut.logits__ready.value = 0
+        return got, self.cycle()
+
+
+@cocotb.test()
+async def golden_images(dut: Any) -> None:
+    """Every image of the golden case, one after the other."""
+    tb = EngineTB(dut, "golden_images")
+    await tb.reset()
+    net = load(NETWORKS[tb.params["net"]])
+    images, want = CASE.arrays["images"], CASE.arrays["logits"]
+    cycles = []
+    for image, logits in zip(images, want, strict=True):
+        start = tb.cycle()
+        await tb.pixels.send(int(v) for v in image.transpose(1, 2, 0).ravel())
+        got, end = await tb.logits(net.spec.num_classes, net.spec.logit_bits)
+        assert got == [int(v) for v in logits], (got, list(logits))
+        cycles.append(end - start)
+        for _ in range(3):
+            await RisingEdge(dut.clk)
+    tb.record(images=len(images), logits=len(images) * net.spec.num_classes,
+              max_cycles=max(cycles), min_cycles=min(cycles))  # fmt: skip
+
+
+@pytest.mark.parametrize(("sim", "build"), parametrize(BUILDS))
+def test_engine(sim: str, build: Build) -> None:
+    counts = cosim(block=BLOCK, sim=sim, build=build, make_dut=lambda: make_dut(build.dut),
+                   module=__name__)  # fmt: skip
+    got = counts["golden_images"]
+    n = len(CASE.arrays["images"])
+    assert (got["images"], got["logits"]) == (n, 10 * n)
+    schedule = make_dut(build.dut).cycles
+    # Busy time per image: the schedule plus per-output overhead and stalls.
+    assert schedule <= got["min_cycles"] and got["max_cycles"] <= 2 * schedule, (got, schedule)
