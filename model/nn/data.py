@@ -79,13 +79,24 @@ class Dataset:
     flip: bool
 
     def subset(self, train: int | None, test: int | None) -> Dataset:
-        """The first ``train`` training and ``test`` test images (all if ``None``)."""
+        """The first ``train`` training images and ``test`` test images drawn at random
+        (seed 0, kept in their order); all if ``None``.
+
+        The test images are drawn, not taken from the front: a test split stored sorted
+        by class (the CIFAR-10 copy in ``../shared/data`` is) would otherwise give a
+        subset of only a few classes. The training split is shuffled in every source
+        this module reads, so its first images are a fair sample.
+        """
+        pick = slice(None)
+        if test is not None and test < len(self.test_y):
+            order = np.random.default_rng(0).permutation(len(self.test_y))[:test]
+            pick = torch.from_numpy(np.sort(order))
         return Dataset(
             self.name,
             self.train_x[:train],
             self.train_y[:train],
-            self.test_x[:test],
-            self.test_y[:test],
+            self.test_x[pick],
+            self.test_y[pick],
             self.num_classes,
             self.flip,
         )

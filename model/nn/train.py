@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restarts", action="store_true", help="cosine with warm restarts")
     p.add_argument("--cutout", type=int, default=0, help="cutout square side (default off)")
     p.add_argument("--train-subset", type=int, help="use the first N training images")
-    p.add_argument("--test-subset", type=int, help="use the first N test images")
+    p.add_argument("--test-subset", type=int, help="use N test images drawn at random (seed 0)")
     p.add_argument(
         "--device",
         default="cuda" if torch.cuda.is_available() else "cpu",
