@@ -23,7 +23,7 @@ from model.pack import pack_bits, tensor_to_stream
 from model.xnor_acc import dot
 from spec import BinarizerSpec, DatapathSpec, Mode, PackingSpec
 
-from .network import NETWORK, digits_8x8
+from .network import CIFAR_IMAGES, CIFAR_NETWORK, NETWORK, digits_8x8
 
 #: Master seed of every stimulus.
 MASTER_SEED = 20261126
@@ -180,6 +180,16 @@ def intnet_cases() -> Iterator[Case]:
     arrays = {"images": images, "labels": test_y[:4], **small}
     meta = {"network": NETWORK.name, "act_bits": net.spec.act_bits, "spec": net.spec}
     yield Case("intnet", "wrn8_1_digits", arrays, meta)
+    # The full-size network on real images: its logits and head sums only (every layer
+    # of WRN-20-1 would be megabytes).
+    net = load_network(CIFAR_NETWORK)
+    with np.load(CIFAR_IMAGES) as z:
+        images, labels = z["images"], z["labels"]
+    logits, values = run(net, images, trace=True)
+    arrays = {"images": images, "labels": labels, "logits": logits.astype(np.int32),
+              "head.sum": values["head.sum"].astype(np.int32)}  # fmt: skip
+    meta = {"network": CIFAR_NETWORK.name, "act_bits": net.spec.act_bits, "spec": net.spec}
+    yield Case("intnet", "wrn20_1_cifar10", arrays, meta)
 
 
 def all_cases() -> Iterator[Case]:

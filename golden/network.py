@@ -19,11 +19,22 @@ import numpy as np
 
 from model.intnet import IntNetwork
 
-__all__ = ["NETWORK", "digits_8x8", "train_network"]
+__all__ = ["CIFAR_IMAGES", "CIFAR_NETWORK", "NETWORK", "digits_8x8", "train_network"]
 
-#: The committed network (outside ``<block>/``, so the generator never treats it as a
-#: stale case).
-NETWORK = Path(__file__).resolve().parent / "network_wrn8_1_digits.npz"
+_HERE = Path(__file__).resolve().parent
+#: The committed networks and stimuli live beside the cases, outside ``<block>/``, so the
+#: generator never takes them for stale cases.
+NETWORK = _HERE / "network_wrn8_1_digits.npz"
+#: WRN-20-1, binary weights, trained 10 epochs on the first 10,000 CIFAR-10 training
+#: images of the copy in ``../shared/data`` (``python -m model.train --dataset cifar10
+#: --width 1 --epochs 10 --train-subset 10000 --test-subset 2000 --binary-weights
+#: --save stoch --seed 0 --checkpoint run.pt``, about 40 minutes on 2 cores), made
+#: integer at 8 bits by ``python -m model.deploy run.pt --out ...``: the network the
+#: engine is checked against at full size.
+CIFAR_NETWORK = _HERE / "network_wrn20_1_cifar10.npz"
+#: Three CIFAR-10 test images of that copy (test indices 0, 1000, 2000: classes 0, 1,
+#: 2, as the copy's test split is sorted by class) and their labels.
+CIFAR_IMAGES = _HERE / "cifar10_test_images.npz"
 
 
 def digits_8x8() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
