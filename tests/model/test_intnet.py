@@ -8,15 +8,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from golden.network import digits_8x8
 from model.deploy import _fixed, convert
 from model.infer import run
 from model.intnet import IntNetwork, Requant, load
-from model.nn.data import load as load_data
 from model.nn.wrn import WideResNet
 from spec import IntNetSpec, requantize
 
@@ -91,18 +92,19 @@ def test_a_stream_that_could_overflow_its_width_is_refused() -> None:
 
 
 @pytest.fixture(scope="module")
-def trained() -> tuple[WideResNet, object]:
-    """WRN-8-1 with binary weights, trained 3 epochs on digits (seconds)."""
+def trained() -> tuple[WideResNet, SimpleNamespace]:
+    """WRN-8-1 with binary weights, trained 6 epochs on 8x8 digits (seconds)."""
     torch.manual_seed(0)
-    data = load_data("digits")
-    net = WideResNet(width=1, num_classes=10, blocks=1, save="fp32", binary_weights=True)
+    train_x, train_y, test_x, test_y = (torch.from_numpy(a) for a in digits_8x8())
+    data = SimpleNamespace(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
+    net = WideResNet(width=1, num_classes=10, blocks=1, in_channels=1, binary_weights=True)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     gen = torch.Generator().manual_seed(0)
-    for _ in range(3):
-        order = torch.randperm(len(data.train_y), generator=gen)
+    for _ in range(6):
+        order = torch.randperm(len(train_y), generator=gen)
         for i in range(0, len(order), 64):
             idx = order[i : i + 64]
-            loss = torch.nn.functional.cross_entropy(net(data.train_x[idx]), data.train_y[idx])
+            loss = torch.nn.functional.cross_entropy(net(train_x[idx]), train_y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -166,7 +168,7 @@ def test_load_refuses_what_is_not_an_integer_network(trained, tmp_path: Path) ->
 def test_infer_refuses_images_of_another_shape(trained) -> None:
     net, data = trained
     int_net = convert(net, data.train_x[:64])
-    with pytest.raises(ValueError, match=r"^images must be uint8 of shape \(N, 3, 32, 32\)"):
+    with pytest.raises(ValueError, match=r"^images must be uint8 of shape \(N, 1, 8, 8\)"):
         run(int_net, data.test_x.numpy().astype(np.float32))
 
 
