@@ -1,11 +1,13 @@
 """Cosimulation of :class:`hw.engine.Engine` on Verilator, from pixels to logits: the
 golden WRN-8-1 digits network on its six golden images and the trained WRN-20-1 on
-three real CIFAR-10 test images (golden/intnet), logits equal to
+three real CIFAR-10 test images (golden/intnet; with ``SBQ_ENGINE_FULL=1``, as it
+takes minutes), logits equal to
 :func:`model.infer.run`'s, with random stalls on both streams, and the cycles per image
 against the schedule of :class:`spec.engine.EngineSpec`."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import cocotb
@@ -25,6 +27,8 @@ from .tb.toolchain import cosim, parametrize
 BLOCK = "engine"
 CASES = {c.name: c for c in golden.cases("intnet")}
 NETWORKS = {"wrn8_1_digits": NETWORK, "wrn20_1_cifar10": CIFAR_NETWORK}
+#: Set to 1 to run the full-size WRN-20-1 build too (about 5 minutes on 2 cores).
+FULL_ENV = "SBQ_ENGINE_FULL"
 #: Verilator only: a whole network is too many cycles for Icarus in a test run.
 BUILDS = {
     "verilator": [
@@ -89,6 +93,8 @@ async def golden_images(dut: Any) -> None:
 
 @pytest.mark.parametrize(("sim", "build"), parametrize(BUILDS))
 def test_engine(sim: str, build: Build) -> None:
+    if build.dut["net"] != "wrn8_1_digits" and os.environ.get(FULL_ENV) != "1":
+        pytest.skip(f"the full-size network takes about 5 minutes here: {FULL_ENV}=1 runs it")
     counts = cosim(block=BLOCK, sim=sim, build=build, make_dut=lambda: make_dut(build.dut),
                    module=__name__)  # fmt: skip
     got = counts["golden_images"]
