@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from model.intnet import IntNetwork
 
-__all__ = ["CIFAR_IMAGES", "CIFAR_NETWORK", "NETWORK", "digits_8x8", "train_network"]
+__all__ = ["CIFAR_IMAGES", "CIFAR_NETWORK", "NETWORK", "digits_8x8", "train_float", "train_network"]
 
 _HERE = Path(__file__).resolve().parent
 #: The committed networks and stimuli live beside the cases, outside ``<block>/``, so the
@@ -51,17 +52,15 @@ def digits_8x8() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return images[:cut], labels[:cut], images[cut:], labels[cut:]
 
 
-def train_network(path: Path = NETWORK, *, epochs: int = 30, seed: int = 0) -> IntNetwork:
-    """Train WRN-8-1 (binary weights, plain SGD with Nesterov momentum, batch 64, cosine
-    learning rate from 0.1) on :func:`digits_8x8`, make it integer at 8 bits (256
-    calibration images) and write it to ``path``; prints float and integer accuracy."""
+def train_float(*, epochs: int = 30, seed: int = 0) -> Any:
+    """WRN-8-1 with binary weights trained on :func:`digits_8x8` (plain SGD with
+    Nesterov momentum, batch 64, cosine learning rate from 0.1), in eval mode; prints
+    each epoch's last loss."""
     import torch
 
-    from model.deploy import accuracy, convert
-    from model.infer import run
     from model.nn.wrn import WideResNet
 
-    train_x, train_y, test_x, test_y = (torch.from_numpy(a) for a in digits_8x8())
+    train_x, train_y = (torch.from_numpy(a) for a in digits_8x8()[:2])
     torch.manual_seed(seed)
     net = WideResNet(width=1, num_classes=10, blocks=1, in_channels=1, binary_weights=True)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True)
@@ -79,7 +78,19 @@ def train_network(path: Path = NETWORK, *, epochs: int = 30, seed: int = 0) -> I
             opt.step()
             sched.step()
         print(f"epoch {epoch + 1}/{epochs}: loss {loss.item():.3f}", file=sys.stderr)
-    net.eval()
+    return net.eval()
+
+
+def train_network(path: Path = NETWORK, *, epochs: int = 30, seed: int = 0) -> IntNetwork:
+    """Train WRN-8-1 (:func:`train_float`), make it integer at 8 bits (256 calibration
+    images) and write it to ``path``; prints float and integer accuracy."""
+    import torch
+
+    from model.deploy import accuracy, convert
+    from model.infer import run
+
+    train_x, _, test_x, test_y = (torch.from_numpy(a) for a in digits_8x8())
+    net = train_float(epochs=epochs, seed=seed)
     meta = {"recipe": "golden.network.train_network", "epochs": epochs, "seed": seed}
     int_net = convert(net, train_x[:256], act_bits=8, meta=meta)
     with torch.no_grad():

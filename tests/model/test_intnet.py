@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from golden.network import digits_8x8
+from golden.network import digits_8x8, train_float
 from model.deploy import _fixed, convert
 from model.infer import run
 from model.intnet import IntNetwork, Requant, load
@@ -93,22 +93,11 @@ def test_a_stream_that_could_overflow_its_width_is_refused() -> None:
 
 @pytest.fixture(scope="module")
 def trained() -> tuple[WideResNet, SimpleNamespace]:
-    """WRN-8-1 with binary weights, trained 6 epochs on 8x8 digits (seconds)."""
-    torch.manual_seed(0)
+    """WRN-8-1 with binary weights, trained 6 epochs on 8x8 digits (seconds): the golden
+    network's recipe, shortened."""
     train_x, train_y, test_x, test_y = (torch.from_numpy(a) for a in digits_8x8())
     data = SimpleNamespace(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y)
-    net = WideResNet(width=1, num_classes=10, blocks=1, in_channels=1, binary_weights=True)
-    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True)
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(6):
-        order = torch.randperm(len(train_y), generator=gen)
-        for i in range(0, len(order), 64):
-            idx = order[i : i + 64]
-            loss = torch.nn.functional.cross_entropy(net(train_x[idx]), train_y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return net.eval(), data
+    return train_float(epochs=6), data
 
 
 @pytest.mark.parametrize(("act_bits", "agree"), [(8, 98.0), (4, 90.0)])
