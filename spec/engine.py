@@ -1,19 +1,28 @@
 """The inference engine's shape and schedule: how the gateware walks an integer network
 (:class:`spec.IntNetSpec`) one pass at a time.
 
-The engine keeps a layer's input and output on chip and runs three kinds of pass:
+The engine keeps everything on chip in four buffers of words of ``lanes`` channels of
+one pixel: two stream buffers ``x0``/``x1`` (the residual stream of a stage, exact
+integers; stages alternate between them) and two code buffers ``c0``/``c1`` (a layer's
+input codes). Every pass walks its outputs (pixel by pixel, a group of ``lanes``
+channels at a time) and, per output, a window of steps (taps and input groups), one
+step a cycle, then sends the output through the post-operation
+``y = shortcut + floor((x * M + C) / 2**s)`` (clamped into codes where the target is a
+code buffer), pipelined so that the next output's steps run meanwhile. The kinds:
 
-- ``requant``: every stored value of the stream through a per-channel rule into codes,
-  ``lanes`` channels a cycle;
-- ``conv``: for every output pixel and group of ``lanes`` output channels, the sums of
-  every tap and group of ``lanes`` input channels (``lanes * lanes`` multiply-free
-  add/subtracts a cycle), then a post-operation on the ``lanes`` sums: a per-channel rule
-  into codes (first convolution of a block), the block's add onto its shortcut (second),
-  the stem's bias, or the head's sum over positions;
-- ``logits``: the per-class rule on the head's sums.
+- ``load``: the image into ``x0``, one pixel channel (a byte) a cycle;
+- ``window``: a 1x1 (a stream through a per-channel rule into codes) or 3x3 stride-2
+  window (the pooled shortcut of a block that halves the resolution: the next stage's
+  stream before its block adds to it) summed over a stream buffer;
+- ``conv``: a convolution of a code buffer through the ``lanes x lanes`` add/subtract
+  array; its output is codes (a block's first convolution), the stream (the stem: its
+  bias added; a block's second convolution: added onto the stream in place) or the
+  head's sums over positions;
+- ``logits``: the per-class rule on the head's sums, one logit a cycle out.
 
-:meth:`EngineSpec.passes` is that program for a network; :meth:`EngineSpec.cycles` the
-cycles it takes, which the gateware's tests check and the estimator reads.
+:meth:`EngineSpec.passes` is that program for a network and :meth:`EngineSpec.cycles`
+its cycles, exact for an unstalled run (the gateware's tests check it against
+simulation); the estimator reads the same count.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._base import SpecBase, check_int
-from .network import ConvLayer, IntNetSpec
+from .network import IntNetSpec
 
 __all__ = ["EngineSpec", "Pass"]
 
@@ -33,26 +42,49 @@ class Pass:
     Attributes
     ----------
     kind : str
-        ``requant``, ``conv`` or ``logits``.
+        ``load``, ``window``, ``conv`` or ``logits``.
     name : str
-        The rule (``requant``) or convolution (``conv``) it runs.
-    post : str
-        A conv's post-operation: ``stem`` (add the bias, start the stream), ``codes``
-        (a per-channel rule into codes), ``add`` (the block's add onto the shortcut),
-        ``pool_add`` (the same onto the pooled shortcut), ``sum`` (the head's sum over
-        positions); empty for the other kinds.
-    conv : ConvLayer or None
-        The convolution of a ``conv`` pass.
-    pixels, channels : int
-        What a ``requant`` pass reads: positions and channels.
+        What it computes: the convolution (``conv``), the rule (a 1x1 ``window``:
+        ``blocks.0.conv1.in``) or ``blocks.K.pool`` (a pooling ``window``).
+    src, dst : str
+        Buffers read and written: ``x0``, ``x1``, ``c0``, ``c1``; ``dst`` may also be
+        ``sum`` (the head's sums) and ``logits`` (the output stream).
+    rule : str
+        The requantization rule of the post-operation (a key of
+        :attr:`model.intnet.IntNetwork.requant`), ``stem.bias`` (``M = 1``, ``C`` the
+        stem's bias) or empty (the identity).
+    size_in, size_out : int
+        Side of the input and output maps.
+    kernel, stride : int
+        The window (padding ``kernel // 2``, zero codes or the stem's zero point).
+    cin, cout : int
+        Channels read per pixel and written per output pixel.
+    shortcut : bool
+        Add the output onto what ``dst`` holds at the same place.
     """
 
     kind: str
     name: str
-    post: str = ""
-    conv: ConvLayer | None = None
-    pixels: int = 0
-    channels: int = 0
+    src: str = ""
+    dst: str = ""
+    rule: str = ""
+    size_in: int = 0
+    size_out: int = 0
+    kernel: int = 1
+    stride: int = 1
+    cin: int = 0
+    cout: int = 0
+    shortcut: bool = False
+
+
+#: Cycles every ``window`` and ``conv`` pass adds to its steps: its description read,
+#: the window walker's start, and the drain until its last output is written (the
+#: walker's two stages, the read, the add/subtract array, the rule read and the
+#: requantization).
+PASS_OVERHEAD = 11
+#: Cycles the ``logits`` pass adds to the logits it sends: once its description read,
+#: and per group of ``lanes`` classes the sums to the rule and the requantization.
+LOGITS_OVERHEAD, LOGITS_GROUP_OVERHEAD = 1, 4
 
 
 @dataclass(frozen=True)
@@ -63,11 +95,12 @@ class EngineSpec(SpecBase):
     ----------
     lanes : int
         Input channels summed and output channels produced per cycle (a ``lanes x lanes``
-        array of add/subtract cells); every layer's channel count but the stem's input
-        must be a multiple of it. A power of two, 1..64.
+        array of add/subtract cells); channel counts that are not a multiple of it are
+        zero-padded to one (the padding costs cycles, not correctness). A power of two,
+        1..64.
     """
 
-    lanes: int = 8
+    lanes: int = 16
 
     def __post_init__(self) -> None:
         check_int("lanes", self.lanes, 1, 64)
@@ -75,51 +108,72 @@ class EngineSpec(SpecBase):
             raise ValueError(f"lanes must be a power of two, not {self.lanes}")
 
     def groups(self, channels: int) -> int:
-        """Groups of ``lanes`` channels (the last one zero-padded)."""
+        """Words of ``lanes`` channels that hold ``channels`` (the last zero-padded)."""
         return -(-channels // self.lanes)
-
-    def check(self, net: IntNetSpec) -> None:
-        """Refuse a network the engine cannot run: hidden channel counts not a multiple
-        of ``lanes``."""
-        for c in net.stage_channels:
-            if c % self.lanes:
-                raise ValueError(
-                    f"the engine's lanes={self.lanes} must divide every stage's channels, "
-                    f"not {net.stage_channels}"
-                )
 
     def passes(self, net: IntNetSpec) -> tuple[Pass, ...]:
         """The program that computes ``net``, in order."""
-        self.check(net)
         convs = {c.name: c for c in net.convs()}
-        size = net.image_size
-        out = [Pass("requant", "stem.in", pixels=size * size, channels=net.in_channels),
-               Pass("conv", "stem", "stem", convs["stem"])]  # fmt: skip
+        size, x = net.image_size, "x0"
+
+        def codes(rule: str, channels: int, side: int) -> Pass:  # a stream into codes
+            return Pass("window", rule, x, "c0", rule, side, side, 1, 1, channels, channels)
+
+        stem = convs["stem"]
+        out = [
+            Pass("load", "image", "", "x0", "", size, size, cin=net.in_channels,
+                 cout=net.in_channels),
+            codes("stem.in", net.in_channels, size),
+            Pass("conv", "stem", "c0", "x0", "stem.bias", size, size, 3, 1, stem.cin, stem.cout),
+        ]  # fmt: skip
         for k, name in enumerate(net.block_names()):
             c1, c2 = convs[f"{name}.conv1"], convs[f"{name}.conv2"]
-            out.append(Pass("requant", f"{c1.name}.in", pixels=c1.size_in**2, channels=c1.cin))
-            out.append(Pass("conv", c1.name, "codes", c1))
-            out.append(Pass("conv", c2.name, "pool_add" if net.is_pool_block(k) else "add", c2))
+            out.append(codes(f"{c1.name}.in", c1.cin, c1.size_in))
+            out.append(Pass("conv", c1.name, "c0", "c1", f"{c2.name}.in", c1.size_in,
+                            c1.size_out, 3, c1.stride, c1.cin, c1.cout))  # fmt: skip
+            if net.is_pool_block(k):
+                new = "x1" if x == "x0" else "x0"
+                out.append(Pass("window", f"{name}.pool", x, new, "", c1.size_in, c1.size_out,
+                                3, 2, c1.cin, c2.cout))  # fmt: skip
+                x = new
+            out.append(Pass("conv", c2.name, "c1", x, f"{name}.add", c2.size_in, c2.size_out,
+                            3, 1, c2.cin, c2.cout, shortcut=True))  # fmt: skip
         head = convs["head"]
-        out.append(Pass("requant", "head.in", pixels=head.size_in**2, channels=head.cin))
-        out.append(Pass("conv", "head", "sum", head))
-        out.append(Pass("logits", "logits"))
+        out.append(codes("head.in", head.cin, head.size_in))
+        out.append(Pass("conv", "head", "c0", "sum", "", head.size_in, head.size_out, 1, 1,
+                        head.cin, head.cout))  # fmt: skip
+        out.append(Pass("logits", "logits", "sum", "logits", "logits", cin=net.num_classes,
+                        cout=net.num_classes))  # fmt: skip
         return tuple(out)
 
+    def steps(self, p: Pass) -> int:
+        """Cycles per output word: taps times input groups (a convolution) or taps (a
+        window)."""
+        return p.kernel * p.kernel * (self.groups(p.cin) if p.kind == "conv" else 1)
+
+    def outputs(self, p: Pass) -> int:
+        """Output words of a ``window`` or ``conv`` pass."""
+        return p.size_out * p.size_out * self.groups(p.cout)
+
     def pass_cycles(self, p: Pass) -> int:
-        """Cycles of one pass in the schedule (without pipeline fill): a requant pass
-        one per pixel and channel group; a conv pass, per output pixel and output
-        group, one per tap and input group (the pooled shortcut adds nine reads); the
-        logits one per class."""
-        if p.kind == "requant":
-            return p.pixels * self.groups(p.channels)
+        """Cycles of one pass, unstalled: a byte a cycle (``load``); a step a cycle plus
+        :data:`PASS_OVERHEAD` (``window``, ``conv``); a logit a cycle plus the fetch of
+        each group (``logits``)."""
+        if p.kind == "load":
+            return p.size_in * p.size_in * p.cin
         if p.kind == "logits":
-            return 1
-        c = p.conv
-        assert c is not None
-        per_output = c.kernel * c.kernel * self.groups(c.cin) + (9 if p.post == "pool_add" else 0)
-        return c.size_out * c.size_out * self.groups(c.cout) * per_output
+            return LOGITS_OVERHEAD + self.groups(p.cin) * LOGITS_GROUP_OVERHEAD + p.cin
+        return self.outputs(p) * self.steps(p) + PASS_OVERHEAD
 
     def cycles(self, net: IntNetSpec) -> int:
-        """Cycles of the whole program."""
+        """Cycles per image, from its first pixel in to its last logit out, unstalled."""
         return sum(self.pass_cycles(p) for p in self.passes(net))
+
+    def useful_macs(self, net: IntNetSpec) -> int:
+        """Add/subtracts of the network's convolutions, without padding: what the
+        utilization counts."""
+        return sum(c.size_out**2 * c.cout * c.fan_in for c in net.convs())
+
+    def utilization(self, net: IntNetSpec) -> float:
+        """Useful add/subtracts over the array's ``lanes**2`` cells times all cycles."""
+        return self.useful_macs(net) / (self.lanes**2 * self.cycles(net))

@@ -3,35 +3,53 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from model.intnet import IntNetwork, bounds
-from spec.engine import EngineSpec, Pass
+from spec.engine import PASS_OVERHEAD, EngineSpec, Pass
 
 from .mac import MacArray
 from .requant import RequantUnit
+from .window import Geometry, WindowWalker
 
 __all__ = ["Engine"]
 
-#: Width of every code in the engine's code buffers: the stem's input codes are 8-bit.
+#: Width of every code in the code buffers: the stem's input codes are 8-bit.
 CODE_BITS = 8
+#: Cycles from the walker's ``busy`` falling to the last output's write: its last
+#: step on ``step`` (1), the read (1), the add/subtract array (:attr:`MacArray.latency`),
+#: the rule and shortcut read (1), the requantization (:attr:`RequantUnit.latency`).
+WRITE_LATENCY = 1 + 1 + MacArray.latency + 1 + RequantUnit.latency
+#: Cycles of a pass besides its steps: the description read, the walker's start, the
+#: cycle its ``busy`` falls, and the drain.
+DRAIN = PASS_OVERHEAD - 3
+assert DRAIN >= WRITE_LATENCY, "spec.engine.PASS_OVERHEAD is shorter than the pipeline"
+
+DST_STREAM, DST_CODES, DST_SUM = 0, 1, 2
 
 
-def _signed_bits(values: np.ndarray | list[int]) -> int:
+def _bits(value: int) -> int:
+    return max(int(value), 1).bit_length()
+
+
+def _signed_bits(values: list[int]) -> int:
     return int(np.abs(np.asarray(values, dtype=object)).max(initial=0)).bit_length() + 1
 
 
 class Engine(wiring.Component):
-    """A whole integer network on chip (``docs/formats.md`` section 6c), one pass of
-    :meth:`spec.engine.EngineSpec.passes` after the other: one image in, its logits out,
-    equal to :func:`model.infer.run`.
+    """A whole integer network on chip (``docs/formats.md`` section 6c), the passes of
+    :meth:`spec.engine.EngineSpec.passes` one after the other: one image in, its logits
+    out, equal to :func:`model.infer.run`.
 
-    Memories: two stream buffers (the stage's stream and the next), two code buffers
-    (a requantized stream; the first convolution's output codes), and read-only
-    memories with every weight bit and every rule's integers. A stream or code word
-    holds ``lanes`` channels of one pixel.
+    Memories: two stream buffers and two code buffers (words of ``lanes`` channels of
+    one pixel), and read-only memories holding every weight bit, every rule's integers
+    (one word per group of ``lanes`` channels) and every pass's description. The
+    sequencer reads a pass's description, starts the :class:`WindowWalker` on it and
+    waits for the pipeline (sources, :class:`MacArray` or the window adder,
+    :class:`RequantUnit`, the write) to drain; the walker issues a step a cycle, so the
+    array is busy on every step of every convolution.
 
     Parameters
     ----------
@@ -50,32 +68,35 @@ class Engine(wiring.Component):
     busy : Out(1)
         An image is being computed (from its first pixel to its last logit).
     done_pass : Out(1)
-        Pulse at the end of each pass; ``pass_index`` (Out) says which (for tests).
-    cycles : int
-        Cycles of the program by :meth:`EngineSpec.cycles` (not a port).
+        High in the cycle that a pass's last output is written; ``pass_index`` (Out)
+        says which (for tests).
+    program : tuple of Pass
+        The passes (not a port); ``cycles`` their unstalled cycles per image.
+    memories : dict
+        After elaboration: ``x`` and ``c``, the stream and code buffers (for tests).
     """
 
     def __init__(self, net: IntNetwork, spec: EngineSpec | None = None):
         spec = EngineSpec() if spec is None else spec
-        spec.check(net.spec)
         net.check()
         self.net, self.spec = net, spec
         self.program = spec.passes(net.spec)
         s = net.spec
         worst = bounds(net)
-        self.stream_bits = s.stream_bits
-        self.acc_bits = max(c.acc_bound for c in s.convs()).bit_length() + 1
-        self.add_bits = _signed_bits([int(np.abs(r.add).max()) for r in net.requant.values()])
-        self.logit_bits = s.logit_bits
-        self.sum_bits = worst["head.sum"].bit_length() + 1
+        self.stream_bits = _bits(worst["stream"]) + 1
+        self.acc_bits = _bits(max(c.acc_bound for c in s.convs())) + 1
+        self.sum_bits = _bits(worst["head.sum"]) + 1
+        self.y_bits = max(self.stream_bits, self.sum_bits, _bits(worst["logits"]) + 1)
         self.cycles = spec.cycles(s)
+        self._rules = self._rule_words()
+        self.add_bits = max(2, *(_signed_bits([a for _, a in w]) for w in self._rules[0]))
         super().__init__(
             {
                 "pixels": In(stream.Signature(8)),
                 "logits": Out(stream.Signature(signed(s.logit_bits))),
                 "busy": Out(1),
                 "done_pass": Out(1),
-                "pass_index": Out(range(len(self.program) + 2)),
+                "pass_index": Out(range(len(self.program))),
             }
         )
 
@@ -89,346 +110,324 @@ class Engine(wiring.Component):
             base[conv.name] = len(words)
             bits = self.net.bits[conv.name].reshape(conv.cout, conv.kernel**2, conv.cin)
             gi_n, go_n = self.spec.groups(conv.cin), self.spec.groups(conv.cout)
-            for go in range(go_n):
-                for tap in range(conv.kernel**2):
-                    for gi in range(gi_n):
-                        word = 0
-                        for q in range(lanes):
-                            for p in range(lanes):
-                                o, i = go * lanes + q, gi * lanes + p
-                                if o < conv.cout and i < conv.cin and bits[o, tap, i]:
-                                    word |= 1 << (q * lanes + p)
-                        words.append(word)
+            pad = np.zeros((go_n * lanes, conv.kernel**2, gi_n * lanes), np.uint8)
+            pad[: conv.cout, :, : conv.cin] = bits
+            # [go, q, tap, gi, p] -> [go, tap, gi, q, p]
+            blocks = pad.reshape(go_n, lanes, conv.kernel**2, gi_n, lanes)
+            for flat in blocks.transpose(0, 2, 3, 1, 4).reshape(-1, lanes * lanes):
+                words.append(int("".join("01"[b] for b in flat[::-1]), 2))
         return words, base
 
-    def _rule_words(self) -> tuple[list[int], dict[str, int]]:
-        """Every rule's integers, one word per channel group: lane ``j`` holds
-        ``M`` (``mult_bits``) then ``C`` (``add_bits``), two's complement; a per-layer
-        rule repeats its one pair in every lane."""
-        lanes, mb, ab = self.spec.lanes, self.net.spec.mult_bits, self.add_bits
-        words, base = [], {}
-        for name, r in self.net.requant.items():
-            base[name] = len(words)
-            n = len(r.mult)
-            for g in range(self.spec.groups(n) if n > 1 else 1):
-                word = 0
-                for j in range(lanes):
-                    c = g * lanes + j if n > 1 else 0
-                    mult, add = (int(r.mult[c]), int(r.add[c])) if c < n else (0, 0)
-                    lane = (mult % (1 << mb)) | ((add % (1 << ab)) << mb)
-                    word |= lane << (j * (mb + ab))
-                words.append(word)
+    def _rule_words(self) -> tuple[list[list[tuple[int, int]]], dict[int, int]]:
+        """The rule of every pass, one word per output group: ``(M, C)`` per lane, zero
+        for padding channels (so that their outputs stay zero). Word 0 of a pass
+        without a rule is the identity. Returns the words and each pass's first."""
+        lanes, words, base = self.spec.lanes, [], {}
+        for i, p in enumerate(self.program):
+            if p.kind in ("load",):
+                continue
+            if p.rule == "stem.bias":
+                pairs = [(1, int(b)) for b in self.net.stem_bias]
+            elif p.rule:
+                r = self.net.requant[p.rule]
+                pairs = [(int(r.mult[c if len(r.mult) > 1 else 0]),
+                          int(r.add[c if len(r.add) > 1 else 0])) for c in range(p.cout)]  # fmt: skip
+            else:
+                pairs = [(1, 0)] * p.cout
+            base[i] = len(words)
+            for g in range(self.spec.groups(p.cout)):
+                chunk = pairs[g * lanes : (g + 1) * lanes]
+                words.append(chunk + [(0, 0)] * (lanes - len(chunk)))
         return words, base
 
-    def _bias_words(self) -> list[int]:
-        lanes, sb = self.spec.lanes, self.stream_bits
-        bias = [int(b) for b in self.net.stem_bias]
-        words = []
-        for g in range(self.spec.groups(len(bias))):
-            word = 0
-            for j in range(lanes):
-                c = g * lanes + j
-                word |= ((bias[c] if c < len(bias) else 0) % (1 << sb)) << (j * sb)
-            words.append(word)
-        return words
+    def _shift(self, p: Pass) -> int:
+        return self.net.requant[p.rule].shift if p.rule and p.rule != "stem.bias" else 0
 
     # -- gateware -----------------------------------------------------------------------
 
-    def elaborate(self, platform: object) -> Module:
+    def elaborate(self, platform: object) -> Module:  # noqa: PLR0915
         m = Module()
-        s, lanes = self.net.spec, self.spec.lanes
-        sb, ab, mb = self.stream_bits, self.add_bits, s.mult_bits
+        s, spec, lanes = self.net.spec, self.spec, self.spec.lanes
+        sb = self.stream_bits
         q_max = (1 << s.act_bits) - 1
-        depth = max(
-            p.conv.size_out**2 * self.spec.groups(p.conv.cout)
-            for p in self.program
-            if p.conv is not None
-        )
-        depth = max(depth, s.image_size**2 * self.spec.groups(s.in_channels))
+        body = [(i, p) for i, p in enumerate(self.program) if p.kind in ("window", "conv")]
+        logits_index = len(self.program) - 1
+
+        # Buffers, sized by what the program puts in them.
+        depth = {"x0": 1, "x1": 1, "c0": 1, "c1": 1}
+        for p in self.program:
+            for buf, words in ((p.src, p.size_in**2 * spec.groups(p.cin)),
+                               (p.dst, p.size_out**2 * spec.groups(p.cout))):  # fmt: skip
+                if buf in depth:
+                    depth[buf] = max(depth[buf], words)
+        weights, wbase = self._weight_words()
+        rules, rbase = self._rules
+        addr_bits = _bits(max(*depth.values(), len(weights), max(p.size_in for _, p in body) ** 2))
+        addr_bits += 1
+        size_bits = _bits(s.image_size) + 1
+        group_bits = _bits(max(spec.groups(c) for c in (*s.stage_channels, s.num_classes,
+                                                        s.in_channels))) + 1  # fmt: skip
         stream_word = data.ArrayLayout(signed(sb), lanes)
         code_word = data.ArrayLayout(unsigned(CODE_BITS), lanes)
-
-        xmem = [memory.Memory(shape=stream_word, depth=depth, init=[]) for _ in range(2)]
-        cmem = [memory.Memory(shape=code_word, depth=depth, init=[]) for _ in range(2)]
-        weights, wbase = self._weight_words()
-        rules, rbase = self._rule_words()
+        xmem = [memory.Memory(shape=stream_word, depth=depth[f"x{k}"], init=[]) for k in (0, 1)]
+        cmem = [memory.Memory(shape=code_word, depth=depth[f"c{k}"], init=[]) for k in (0, 1)]
         wrom = memory.Memory(shape=unsigned(lanes * lanes), depth=len(weights), init=weights)
-        rrom = memory.Memory(shape=unsigned(lanes * (mb + ab)), depth=len(rules), init=rules)
-        bias = self._bias_words()
-        brom = memory.Memory(shape=unsigned(lanes * sb), depth=len(bias), init=bias)
-        for name, mem in (("x0", xmem[0]), ("x1", xmem[1]), ("ca", cmem[0]), ("cb", cmem[1]),
-                          ("wrom", wrom), ("rrom", rrom), ("brom", brom)):  # fmt: skip
+        pair = data.StructLayout({"mult": signed(s.mult_bits), "add": signed(self.add_bits)})
+        rule_word = data.ArrayLayout(pair, lanes)
+        rrom = memory.Memory(
+            shape=rule_word, depth=len(rules),
+            init=[[{"mult": a, "add": b} for a, b in w] for w in rules],
+        )  # fmt: skip
+        desc_layout = data.StructLayout(
+            {
+                "geometry": Geometry(size_bits, group_bits, addr_bits),
+                "conv": unsigned(1),
+                "src": unsigned(1),
+                "dst_kind": unsigned(2),
+                "dst": unsigned(1),
+                "shortcut": unsigned(1),
+                "clamp": unsigned(1),
+                "hi": unsigned(CODE_BITS),
+                "rbase": unsigned(addr_bits),
+                "shift": unsigned(6),
+                "stem_pad": unsigned(1),
+            }
+        )
+        drom = memory.Memory(
+            shape=desc_layout, depth=len(self.program),
+            init=[self._describe(i, p, wbase, rbase, q_max) if p.kind != "load" else {}
+                  for i, p in enumerate(self.program)],
+        )  # fmt: skip
+        for name, mem in (("x0", xmem[0]), ("x1", xmem[1]), ("c0", cmem[0]), ("c1", cmem[1]),
+                          ("wrom", wrom), ("rrom", rrom), ("drom", drom)):  # fmt: skip
             m.submodules[name] = mem
         self.memories = {"x": xmem, "c": cmem}
         xr = [mem.read_port() for mem in xmem]
         xw = [mem.write_port() for mem in xmem]
         cr = [mem.read_port() for mem in cmem]
         cw = [mem.write_port() for mem in cmem]
-        wr, rr, br = wrom.read_port(), rrom.read_port(), brom.read_port()
-        for port in (*xw, *cw):
-            m.d.comb += port.en.eq(0)
+        wr, rr, dr = wrom.read_port(), rrom.read_port(), drom.read_port()
 
+        pidx = Signal(range(len(self.program)))
+        m.d.comb += dr.addr.eq(pidx)
+        desc = dr.data  # held while pidx is: the pass's description
+        m.submodules.walker = walker = WindowWalker(
+            size_bits=size_bits, group_bits=group_bits, addr_bits=addr_bits
+        )
+        m.d.comb += walker.geometry.eq(desc.geometry)
+        step = walker.step
+
+        # The step, delayed: d1 with the read data, d2 with the window adder's sums,
+        # d_acc with the array's.
+        delayed = [step]
+        for k in range(1 + MacArray.latency):
+            delayed.append(Signal.like(step, name=f"d{k + 1}"))
+            m.d.sync += delayed[-1].eq(delayed[-2])
+        d1, d2, d_acc = delayed[1], delayed[2], delayed[-1]
+
+        # Sources: codes through the array, or a stream through the window adder.
+        for k in (0, 1):
+            m.d.comb += cr[k].addr.eq(step.addr)
+        m.d.comb += wr.addr.eq(step.waddr)
+        zero_word = Cat(
+            Mux(desc.stem_pad & (j < s.in_channels), self.net.zero_code, 0)[:CODE_BITS]
+            for j in range(lanes)
+        )
         m.submodules.mac = mac = MacArray(lanes=lanes, code_bits=CODE_BITS, acc_bits=self.acc_bits)
+        codes = Mux(desc.src, cr[1].data, cr[0].data)
+        m.d.comb += [
+            mac.en.eq(d1.valid & desc.conv),
+            mac.first.eq(d1.first),
+            mac.codes.eq(Mux(d1.inside, codes, zero_word)),
+            mac.weights.eq(wr.data),
+        ]
+        wacc = Signal(stream_word)
+        xsrc = data.View(stream_word, Mux(desc.src, xr[1].data, xr[0].data))
+        with m.If(d1.valid):
+            for j in range(lanes):
+                term = Mux(d1.inside, xsrc[j], 0)
+                m.d.sync += wacc[j].eq(Mux(d1.first, 0, wacc[j]) + term)
+
+        # The post-operation: the rule (and shortcut) read, then the requantization.
+        x_bits = max(sb, self.acc_bits, self.sum_bits)
+        tag = data.StructLayout({"out": unsigned(addr_bits), "go": unsigned(group_bits)})
         m.submodules.rq = rq = RequantUnit(
-            lanes=lanes, x_bits=max(sb, self.sum_bits), mult_bits=mb, add_bits=ab,
-            shift_bits=6, y_bits=max(sb, s.logit_bits),
+            lanes=lanes, x_bits=x_bits, mult_bits=s.mult_bits, add_bits=self.add_bits,
+            shift_bits=6, y_bits=self.y_bits, tag_bits=tag.size,
         )  # fmt: skip
-        pair = data.StructLayout({"mult": signed(mb), "add": signed(ab)})
-        rule_lanes = data.ArrayLayout(pair, lanes)
-        rule = data.View(rule_lanes, rr.data)
+        post = Signal(tag)
+        post_valid = Signal()
+        post_x = Signal(data.ArrayLayout(signed(x_bits), lanes))
+        logits_issue, logits_go = Signal(), Signal(group_bits)
+        totals = [Signal(data.ArrayLayout(signed(self.sum_bits), lanes), name=f"totals{g}")
+                  for g in range(spec.groups(s.num_classes))]  # fmt: skip
+        with m.If(logits_issue):
+            m.d.comb += [post_valid.eq(1), post.go.eq(logits_go)]
+            with m.Switch(logits_go):
+                for g, total in enumerate(totals):
+                    with m.Case(g):
+                        m.d.comb += [post_x[j].eq(total[j]) for j in range(lanes)]
+        with m.Elif(desc.conv):
+            m.d.comb += [post_valid.eq(d_acc.valid & d_acc.last), post.out.eq(d_acc.out),
+                         post.go.eq(d_acc.go)]  # fmt: skip
+            m.d.comb += [post_x[j].eq(mac.acc[j]) for j in range(lanes)]
+        with m.Else():
+            m.d.comb += [post_valid.eq(d2.valid & d2.last), post.out.eq(d2.out),
+                         post.go.eq(d2.go)]  # fmt: skip
+            m.d.comb += [post_x[j].eq(wacc[j]) for j in range(lanes)]
+        m.d.comb += rr.addr.eq(desc.rbase + post.go)
+        for k in (0, 1):  # a stream's read port: the walker's source, else the shortcut
+            m.d.comb += xr[k].addr.eq(Mux(desc.conv, post.out, step.addr))
+        p1_valid, p1_tag = Signal(), Signal(tag)
+        p1_x = Signal.like(post_x)
+        m.d.sync += [p1_valid.eq(post_valid), p1_tag.eq(post), p1_x.eq(post_x)]
+        shortcut = data.View(stream_word, Mux(desc.dst, xr[1].data, xr[0].data))
+        rule = rr.data
+        m.d.comb += [
+            rq.valid.eq(p1_valid),
+            rq.tag.eq(p1_tag),
+            rq.shift.eq(desc.shift),
+            rq.clamp.eq(desc.clamp),
+            rq.hi.eq(desc.hi),
+        ]  # fmt: skip
         for j in range(lanes):
-            m.d.comb += [rq.mult[j].eq(rule[j].mult), rq.add[j].eq(rule[j].add)]
-        bias_word = data.View(stream_word, br.data)
+            m.d.comb += [
+                rq.x[j].eq(p1_x[j]),
+                rq.mult[j].eq(rule[j].mult),
+                rq.add[j].eq(rule[j].add),
+                rq.shortcut[j].eq(Mux(desc.shortcut, shortcut[j], 0)),
+            ]
+        y_tag = data.View(tag, rq.y_tag)
+        write = rq.y_valid & (pidx != logits_index)
+        for k in (0, 1):
+            with m.If(write & (desc.dst_kind == DST_STREAM) & (desc.dst == k)):
+                m.d.comb += [xw[k].en.eq(1), xw[k].addr.eq(y_tag.out)]
+                m.d.comb += [xw[k].data[j].eq(rq.y[j]) for j in range(lanes)]
+            with m.If(write & (desc.dst_kind == DST_CODES) & (desc.dst == k)):
+                m.d.comb += [cw[k].en.eq(1), cw[k].addr.eq(y_tag.out)]
+                m.d.comb += [cw[k].data[j].eq(rq.y[j][:CODE_BITS]) for j in range(lanes)]
+        with m.If(write & (desc.dst_kind == DST_SUM)):
+            with m.Switch(y_tag.go):
+                for g, total in enumerate(totals):
+                    with m.Case(g):
+                        m.d.sync += [total[j].eq(total[j] + rq.y[j]) for j in range(lanes)]
 
-        # Counters shared by the passes.
-        oy, ox, go = Signal(16), Signal(16), Signal(16)
-        ky, kx, gi = Signal(4), Signal(4), Signal(16)
-        idx = Signal(range(depth + 1))
-        grp = Signal(16)
-        step_valid, step_first, step_inb = Signal(), Signal(), Signal()
-        word = Signal(stream_word)  # image pixel being assembled, then the pooled shortcut
-        chan = Signal(range(max(s.in_channels, 2)))
-        totals = [Signal(signed(self.sum_bits), name=f"total{j}") for j in range(
-            lanes * self.spec.groups(s.num_classes))]  # fmt: skip
-        results = Signal(data.ArrayLayout(signed(max(sb, s.logit_bits)), lanes))
-        emit = Signal(range(lanes + 1))
-        cur = 0  # which stream buffer holds the stage's stream, at elaboration time
-
-        def next_pass(i: int) -> str:
-            return f"P{i + 1}_START" if i + 1 < len(self.program) else "IDLE"
-
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
-                m.d.sync += [idx.eq(0), chan.eq(0), word.eq(0)]
-                with m.If(self.pixels.valid):
-                    m.next = "LOAD"
-            with m.State("LOAD"):  # the image into stream buffer 0, one pixel per word
-                m.d.comb += self.pixels.ready.eq(1)
-                with m.If(self.pixels.valid):
-                    m.d.sync += [word[chan].eq(self.pixels.payload), chan.eq(chan + 1)]
-                    with m.If(chan == s.in_channels - 1):
-                        pixel = Signal(stream_word)
-                        for j in range(s.in_channels - 1):
-                            m.d.comb += pixel[j].eq(word[j])
-                        m.d.comb += pixel[s.in_channels - 1].eq(self.pixels.payload)
-                        m.d.comb += [xw[0].en.eq(1), xw[0].addr.eq(idx), xw[0].data.eq(pixel)]
-                        m.d.sync += [idx.eq(idx + 1), chan.eq(0)]
-                        with m.If(idx == s.image_size**2 - 1):
-                            m.next = "P0_START"
-            for i, p in enumerate(self.program):
-                done = next_pass(i)
-                if p.kind == "requant":
-                    self._requant_pass(m, i, p, done, xr[cur], cw[0], rr, rbase, rq, idx, grp,
-                                       step_valid, q_max)  # fmt: skip
-                elif p.kind == "conv":
-                    src = cr[0] if p.post != "add" and p.post != "pool_add" else cr[1]
-                    dst_codes = cw[1]
-                    nxt = 1 - cur
-                    self._conv_pass(
-                        m, i, p, done, src, wr, rr, br, wbase, rbase, mac, rq, bias_word,
-                        xr[cur], xw[nxt], dst_codes, (oy, ox, go, ky, kx, gi),
-                        (step_valid, step_first, step_inb), word, totals, q_max,
-                    )  # fmt: skip
-                    if p.post in ("stem", "add", "pool_add"):
-                        cur = nxt
-                else:
-                    self._logits_pass(m, i, done, rr, rbase, rq, totals, results, go, emit)
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        self._sequence(m, body, pidx, walker, (logits_issue, logits_go), totals, rq, xw[0])
         return m
 
-    def _finish(self, m: Module, i: int, done: str) -> None:
-        m.d.comb += [self.done_pass.eq(1), self.pass_index.eq(i)]
-        m.next = done
+    def _describe(self, i: int, p: Pass, wbase: dict, rbase: dict, q_max: int) -> dict:
+        """The description of pass ``i`` (the descriptor ROM's word; of the logits pass,
+        only the rule's fields count)."""
+        spec = self.spec
+        if p.kind == "logits":
+            return {"rbase": rbase[i], "shift": self._shift(p)}
+        in_groups = spec.groups(p.cin) if p.kind == "conv" else 1
+        src_groups = spec.groups(p.cin)
+        dst_kind = {"x": DST_STREAM, "c": DST_CODES, "s": DST_SUM}[p.dst[0]]
+        return {
+            "geometry": {
+                "size_in": p.size_in,
+                "size_out": p.size_out,
+                "kernel": p.kernel,
+                "stride2": int(p.stride == 2),
+                "in_groups": in_groups,
+                "src_groups": src_groups,
+                "out_groups": spec.groups(p.cout),
+                "row_words": p.size_in * src_groups,
+                "read_go": int(p.kind == "window"),
+                "steps": spec.steps(p),
+                "wbase": wbase.get(p.name, 0) if p.kind == "conv" else 0,
+            },
+            "conv": int(p.kind == "conv"),
+            "src": int(p.src[-1]),
+            "dst_kind": dst_kind,
+            "dst": int(p.dst[-1]) if dst_kind != DST_SUM else 0,
+            "shortcut": int(p.shortcut),
+            "clamp": int(dst_kind == DST_CODES),
+            "hi": 255 if p.name == "stem.in" else q_max,
+            "rbase": rbase[i],
+            "shift": self._shift(p),
+            "stem_pad": int(p.name == "stem"),
+        }
 
-    def _requant_pass(self, m, i, p: Pass, done, xr, cw, rr, rbase, rq, idx, grp, valid, q_max):
-        """Every word of the stream buffer through rule ``p.name`` into code buffer A:
-        a read a cycle, the rule and the write the next."""
-        groups = self.spec.groups(p.channels)
-        n = p.pixels * groups
-        r = self.net.requant[p.name]
-        with m.State(f"P{i}_START"):
-            m.d.sync += [idx.eq(0), grp.eq(0), valid.eq(0)]
-            m.next = f"P{i}_RUN"
-        with m.State(f"P{i}_RUN"):
-            m.d.comb += [xr.addr.eq(idx), rr.addr.eq(rbase[p.name] + grp)]
-            m.d.sync += [
-                valid.eq(idx < n),
-                idx.eq(idx + 1),
-                grp.eq(Mux(grp == groups - 1, 0, grp + 1)),
-            ]
-            m.d.comb += [rq.shift.eq(r.shift), rq.clamp.eq(1),
-                         rq.hi.eq(255 if p.name == "stem.in" else q_max)]  # fmt: skip
-            for j in range(self.spec.lanes):
-                m.d.comb += rq.x[j].eq(xr.data[j])
-            with m.If(valid):
-                m.d.comb += [cw.en.eq(1), cw.addr.eq(idx - 1)]
-                for j in range(self.spec.lanes):
-                    m.d.comb += cw.data[j].eq(rq.y[j][:CODE_BITS])
-                with m.If(idx == n):
-                    self._finish(m, i, done)
+    def _sequence(self, m, body, pidx, walker, logits, totals, rq, xw) -> None:
+        """The sequencer: the image in, each pass of ``body`` (description, walk, drain),
+        the logits out."""
+        s, lanes = self.net.spec, self.spec.lanes
+        logits_issue, logits_go = logits
+        logits_index = len(self.program) - 1
+        pixels = s.image_size**2
+        chan, widx = Signal(range(lanes)), Signal(16)
+        pixel_count = Signal(range(s.in_channels))
+        count = Signal(range(DRAIN + 1))
+        word = Signal(data.ArrayLayout(unsigned(8), lanes))
+        pixels_left = Signal(range(pixels + 1), init=pixels)
+        results = Signal.like(rq.y)
+        first = body[0][0]
+        classes_left = Signal(range(s.num_classes + 1))
 
-    def _conv_pass(self, m, i, p: Pass, done, src, wr, rr, br, wbase, rbase, mac, rq,
-                   bias_word, xr, xw, cw, counters, steps, word, totals, q_max):  # fmt: skip
-        """One convolution: per output pixel and output group, a step a cycle over the
-        taps and input groups (reads issued one cycle, summed the next), then the
-        post-operation of ``p.post``."""
-        oy, ox, go, ky, kx, gi = counters
-        step_valid, step_first, step_inb = steps
-        conv, lanes, net = p.conv, self.spec.lanes, self.net
-        k, stride, pad = conv.kernel, conv.stride, conv.kernel // 2
-        size_in, size_out = conv.size_in, conv.size_out
-        gi_n, go_n = self.spec.groups(conv.cin), self.spec.groups(conv.cout)
-        out_addr = (oy * size_out + ox) * go_n + go
-        pad_code = net.zero_code if conv.name == "stem" else 0
-        pad_word = Cat(C(pad_code if j < conv.cin else 0, CODE_BITS) for j in range(lanes))
-
-        def feed_mac() -> None:  # the step whose reads were issued last cycle
-            m.d.comb += [
-                mac.en.eq(step_valid),
-                mac.first.eq(step_first),
-                mac.codes.eq(Mux(step_inb, src.data, pad_word)),
-                mac.weights.eq(wr.data),
-            ]
-
-        with m.State(f"P{i}_START"):
-            m.d.sync += [oy.eq(0), ox.eq(0), go.eq(0), ky.eq(0), kx.eq(0), gi.eq(0),
-                         step_valid.eq(0)]  # fmt: skip
-            if p.post == "sum":
-                m.d.sync += [t.eq(0) for t in totals]
-            m.next = f"P{i}_RUN"
-        with m.State(f"P{i}_RUN"):
-            feed_mac()
-            iy, ix = Signal(signed(20), name=f"p{i}_iy"), Signal(signed(20), name=f"p{i}_ix")
-            m.d.comb += [iy.eq(oy * stride + ky - pad), ix.eq(ox * stride + kx - pad)]
-            inb = (iy >= 0) & (iy < size_in) & (ix >= 0) & (ix < size_in)
-            m.d.comb += [
-                src.addr.eq(Mux(inb, (iy * size_in + ix) * gi_n + gi, 0)),
-                wr.addr.eq(wbase[conv.name] + ((go * k + ky) * k + kx) * gi_n + gi),
-            ]
-            m.d.sync += [step_valid.eq(1), step_first.eq((ky == 0) & (kx == 0) & (gi == 0)),
-                         step_inb.eq(inb)]  # fmt: skip
-            last_gi, last_kx, last_ky = gi == gi_n - 1, kx == k - 1, ky == k - 1
-            m.d.sync += gi.eq(Mux(last_gi, 0, gi + 1))
-            with m.If(last_gi):
-                m.d.sync += kx.eq(Mux(last_kx, 0, kx + 1))
-                with m.If(last_kx):
-                    m.d.sync += ky.eq(Mux(last_ky, 0, ky + 1))
-                    with m.If(last_ky):
-                        m.next = f"P{i}_DRAIN"
-        with m.State(f"P{i}_DRAIN"):
-            feed_mac()
-            m.d.sync += step_valid.eq(0)
-            m.next = f"P{i}_POOL" if p.post == "pool_add" else f"P{i}_POST0"
-
-        if p.post == "pool_add":
-            # The shortcut: the sum of a 3x3 window (stride 2, zero padding) of the old
-            # stage's stream, its new channel groups zero.
-            old = p.conv.size_in * 2
-            stages = net.spec.stage_channels
-            old_groups = self.spec.groups(stages[stages.index(conv.cout) - 1])
-            with m.State(f"P{i}_POOL"):
-                iy, ix = Signal(signed(20), name=f"p{i}_py"), Signal(signed(20), name=f"p{i}_px")
-                m.d.comb += [iy.eq(oy * 2 + ky - 1), ix.eq(ox * 2 + kx - 1)]
-                inb = (iy >= 0) & (iy < old) & (ix >= 0) & (ix < old) & (go < old_groups)
-                m.d.comb += xr.addr.eq(Mux(inb, (iy * old + ix) * old_groups + go, 0))
-                m.d.sync += [step_valid.eq(1), step_inb.eq(inb),
-                             step_first.eq((ky == 0) & (kx == 0))]  # fmt: skip
-                self._pool_add(m, xr, word, step_valid, step_first, step_inb)
-                m.d.sync += kx.eq(Mux(kx == 2, 0, kx + 1))
-                with m.If(kx == 2):
-                    m.d.sync += ky.eq(Mux(ky == 2, 0, ky + 1))
-                    with m.If(ky == 2):
-                        m.next = f"P{i}_POOLD"
-            with m.State(f"P{i}_POOLD"):
-                self._pool_add(m, xr, word, step_valid, step_first, step_inb)
-                m.d.sync += step_valid.eq(0)
-                m.next = f"P{i}_POST0"
-
-        with m.State(f"P{i}_POST0"):  # read what the post-operation needs
-            if p.post == "stem":
-                m.d.comb += br.addr.eq(go)
-            elif p.post == "codes":
-                m.d.comb += rr.addr.eq(rbase[conv.name.replace("conv1", "conv2") + ".in"] + go)
-            elif p.post in ("add", "pool_add"):
-                block = conv.name.removesuffix(".conv2")
-                m.d.comb += rr.addr.eq(rbase[f"{block}.add"])
-                if p.post == "add":
-                    m.d.comb += xr.addr.eq(out_addr)
-            else:  # sum
-                with m.Switch(go):
-                    for g in range(go_n):
-                        with m.Case(g):
-                            for j in range(lanes):
-                                t = totals[g * lanes + j]
-                                m.d.sync += t.eq(t + mac.acc[j])
-            m.next = f"P{i}_ADVANCE" if p.post == "sum" else f"P{i}_POST1"
-
-        if p.post != "sum":
-            with m.State(f"P{i}_POST1"):  # compute and write
-                for j in range(lanes):
-                    m.d.comb += rq.x[j].eq(mac.acc[j])
-                if p.post == "stem":
-                    m.d.comb += [xw.en.eq(1), xw.addr.eq(out_addr)]
-                    m.d.comb += [xw.data[j].eq(mac.acc[j] + bias_word[j]) for j in range(lanes)]
-                elif p.post == "codes":
-                    r = net.requant[conv.name.replace("conv1", "conv2") + ".in"]
-                    m.d.comb += [rq.shift.eq(r.shift), rq.clamp.eq(1), rq.hi.eq(q_max)]
-                    m.d.comb += [cw.en.eq(1), cw.addr.eq(out_addr)]
-                    m.d.comb += [cw.data[j].eq(rq.y[j][:CODE_BITS]) for j in range(lanes)]
-                else:
-                    r = net.requant[f"{conv.name.removesuffix('.conv2')}.add"]
-                    m.d.comb += [rq.shift.eq(r.shift), rq.clamp.eq(0)]
-                    shortcut = xr.data if p.post == "add" else word
-                    m.d.comb += [xw.en.eq(1), xw.addr.eq(out_addr)]
-                    m.d.comb += [xw.data[j].eq(shortcut[j] + rq.y[j]) for j in range(lanes)]
-                m.next = f"P{i}_ADVANCE"
-
-        with m.State(f"P{i}_ADVANCE"):
-            last_go, last_ox, last_oy = go == go_n - 1, ox == size_out - 1, oy == size_out - 1
-            m.d.sync += [go.eq(Mux(last_go, 0, go + 1)), ky.eq(0), kx.eq(0), gi.eq(0)]
-            m.next = f"P{i}_RUN"
-            with m.If(last_go):
-                m.d.sync += ox.eq(Mux(last_ox, 0, ox + 1))
-                with m.If(last_ox):
-                    m.d.sync += oy.eq(Mux(last_oy, 0, oy + 1))
-                    with m.If(last_oy):
-                        self._finish(m, i, done)
-
-    @staticmethod
-    def _pool_add(m, xr, word, valid, first, inb) -> None:
-        """Add the word read last cycle (if in the window) to the pooled shortcut."""
-        with m.If(valid):
-            for j in range(len(word)):
-                term = Mux(inb, xr.data[j], 0)
-                m.d.sync += word[j].eq(Mux(first, term, word[j] + term))
-
-    def _logits_pass(self, m, i, done, rr, rbase, rq, totals, results, go, emit) -> None:
-        """The per-class rule on the head's sums, out one logit at a time."""
-        lanes, classes = self.spec.lanes, self.net.spec.num_classes
-        groups = self.spec.groups(classes)
-        r = self.net.requant["logits"]
-        with m.State(f"P{i}_START"):
-            m.d.sync += go.eq(0)
-            m.next = f"P{i}_READ"
-        with m.State(f"P{i}_READ"):
-            m.d.comb += rr.addr.eq(rbase["logits"] + go)
-            m.d.sync += emit.eq(0)
-            m.next = f"P{i}_CALC"
-        with m.State(f"P{i}_CALC"):
-            m.d.comb += [rq.shift.eq(r.shift), rq.clamp.eq(0)]
-            with m.Switch(go):
-                for g in range(groups):
-                    with m.Case(g):
-                        m.d.comb += [rq.x[j].eq(totals[g * lanes + j]) for j in range(lanes)]
-            m.d.sync += results.eq(rq.y)
-            m.next = f"P{i}_EMIT"
-        with m.State(f"P{i}_EMIT"):
-            m.d.comb += [self.logits.valid.eq(1), self.logits.payload.eq(results[emit])]
-            with m.If(self.logits.ready):
-                m.d.sync += emit.eq(emit + 1)
-                last_class = go * lanes + emit == classes - 1
-                with m.If(last_class):
-                    self._finish(m, i, done)
-                with m.Elif(emit == lanes - 1):
-                    m.d.sync += go.eq(go + 1)
-                    m.next = f"P{i}_READ"
+        with m.FSM():
+            with m.State("LOAD"):  # a byte a cycle into stream buffer 0
+                m.d.comb += self.pixels.ready.eq(1)
+                m.d.comb += self.busy.eq((pixels_left != pixels) | (pixel_count != 0))
+                with m.If(self.pixels.valid):
+                    done_word = (chan == lanes - 1) | (pixel_count == s.in_channels - 1)
+                    m.d.sync += [word[chan].eq(self.pixels.payload), chan.eq(chan + 1),
+                                 pixel_count.eq(pixel_count + 1)]  # fmt: skip
+                    with m.If(done_word):
+                        full = Signal.like(word)
+                        m.d.comb += full.eq(word)
+                        m.d.comb += full[chan].eq(self.pixels.payload)
+                        m.d.comb += [xw.en.eq(1), xw.addr.eq(widx)]
+                        m.d.comb += [xw.data[j].eq(Mux(j <= chan, full[j], 0))
+                                     for j in range(lanes)]  # fmt: skip
+                        m.d.sync += [widx.eq(widx + 1), chan.eq(0)]
+                    with m.If(pixel_count == s.in_channels - 1):
+                        m.d.sync += [pixel_count.eq(0), pixels_left.eq(pixels_left - 1)]
+                        with m.If(pixels_left == 1):
+                            m.d.sync += [pidx.eq(first), pixels_left.eq(pixels), widx.eq(0)]
+                            m.next = "START"
+            with m.State("START"):  # the description is read
+                m.d.comb += self.busy.eq(1)
+                m.next = "KICK"
+                with m.If(pidx == logits_index):
+                    m.d.sync += [logits_go.eq(0), classes_left.eq(s.num_classes)]
+                    m.next = "LOGITS_ISSUE"
+            with m.State("KICK"):
+                m.d.comb += [self.busy.eq(1), walker.start.eq(1)]
+                m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(~walker.busy):
+                    m.d.sync += count.eq(DRAIN - 1)
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += count.eq(count - 1)
+                with m.If(count == 0):
+                    m.d.comb += [self.done_pass.eq(1), self.pass_index.eq(pidx)]
+                    m.d.sync += pidx.eq(pidx + 1)
+                    m.next = "START"
+            with m.State("LOGITS_ISSUE"):
+                m.d.comb += [self.busy.eq(1), logits_issue.eq(1)]
+                m.d.sync += count.eq(RequantUnit.latency)
+                m.next = "LOGITS_WAIT"
+            with m.State("LOGITS_WAIT"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += count.eq(count - 1)
+                with m.If(count == 0):
+                    m.d.sync += [results.eq(rq.y), chan.eq(0)]
+                    m.next = "LOGITS_EMIT"
+            with m.State("LOGITS_EMIT"):
+                m.d.comb += [self.busy.eq(1), self.logits.valid.eq(1),
+                             self.logits.payload.eq(results[chan])]  # fmt: skip
+                with m.If(self.logits.ready):
+                    m.d.sync += [chan.eq(chan + 1), classes_left.eq(classes_left - 1)]
+                    with m.If(classes_left == 1):
+                        m.d.comb += [self.done_pass.eq(1), self.pass_index.eq(logits_index)]
+                        m.d.sync += [chan.eq(0), pidx.eq(0)]
+                        m.d.sync += [t.eq(0) for t in totals]
+                        m.next = "LOAD"
+                    with m.Elif(chan == lanes - 1):
+                        m.d.sync += logits_go.eq(logits_go + 1)
+                        m.next = "LOGITS_ISSUE"

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 import golden
 from golden.network import NETWORK
@@ -25,15 +24,17 @@ from .streams import run
 # --- the blocks ---------------------------------------------------------------------------
 
 
-def test_mac_array_adds_and_subtracts_codes() -> None:
-    lanes, rng = 4, random.Random(1)
+@pytest.mark.parametrize("lanes", [1, 4, 6])
+def test_mac_array_adds_and_subtracts_codes(lanes: int) -> None:
+    """One step a cycle, its sums :attr:`MacArray.latency` cycles later."""
+    rng = random.Random(lanes)
     dut = MacArray(lanes=lanes, code_bits=8, acc_bits=16)
-    steps = [([rng.randrange(256) for _ in range(lanes)], rng.randrange(1 << 16),
+    steps = [([rng.randrange(256) for _ in range(lanes)], rng.randrange(1 << lanes * lanes),
               rng.random() < 0.25, rng.random() < 0.8) for _ in range(200)]  # fmt: skip
     seen: list[list[int]] = []
 
     async def bench(ctx: Any) -> None:
-        for codes, weights, first, en in steps:
+        for codes, weights, first, en in [*steps, *[([0] * lanes, 0, 0, 0)] * dut.latency]:
             for p, c in enumerate(codes):
                 ctx.set(dut.codes[p], c)
             ctx.set(dut.weights, weights)
@@ -44,46 +45,63 @@ def test_mac_array_adds_and_subtracts_codes() -> None:
 
     run(dut, bench, deadline_cycles=300)
     acc = [0] * lanes
-    for (codes, weights, first, en), got in zip(steps, seen, strict=True):
+    for (codes, weights, first, en), got in zip(steps, seen[dut.latency - 1 :], strict=False):
         if en:
             for q in range(lanes):
                 step = sum(c if weights >> (q * lanes + p) & 1 else -c for p, c in enumerate(codes))
                 acc[q] = (0 if first else acc[q]) + step
-        if en or got != [0] * lanes:
             assert got == acc
 
 
 def test_requant_unit_is_the_formats_rule() -> None:
-    lanes, rng = 4, random.Random(2)
-    dut = RequantUnit(lanes=lanes, x_bits=24, mult_bits=16, add_bits=40, shift_bits=6, y_bits=24)
-    cases = []
-    for _ in range(300):
-        x = [rng.randrange(-(1 << 23), 1 << 23) for _ in range(lanes)]
-        mult = [rng.randrange(-(1 << 15), 1 << 15) for _ in range(lanes)]
-        add = [rng.randrange(-(1 << 39), 1 << 39) for _ in range(lanes)]
-        cases.append(
-            (x, mult, add, rng.randrange(0, 40), rng.random() < 0.5, rng.choice([15, 255]))
-        )
+    """One input a cycle, ``y = shortcut + rule(x)`` or the clamped rule
+    :attr:`RequantUnit.latency` cycles later, with its tag; shift and clamp held for a
+    batch, as for a pass."""
+    lanes, rng, y_bits = 4, random.Random(2), 24
+    dut = RequantUnit(lanes=lanes, x_bits=24, mult_bits=16, add_bits=40, shift_bits=6,
+                      y_bits=y_bits, tag_bits=8)  # fmt: skip
+    batches = []
+    for _ in range(12):
+        setting = (rng.randrange(0, 40), rng.random() < 0.5, rng.choice([15, 255]))
+        cases = []
+        for _ in range(25):
+            x = [rng.randrange(-(1 << 23), 1 << 23) for _ in range(lanes)]
+            mult = [rng.randrange(-(1 << 15), 1 << 15) for _ in range(lanes)]
+            add = [rng.randrange(-(1 << 39), 1 << 39) for _ in range(lanes)]
+            shortcut = [rng.randrange(-(1 << 20), 1 << 20) for _ in range(lanes)]
+            cases.append((x, mult, add, shortcut, rng.random() < 0.8))
+        batches.append((setting, cases))
+    checked = []
 
     async def bench(ctx: Any) -> None:
-        for x, mult, add, shift, clamp, hi in cases:
-            for j in range(lanes):
-                ctx.set(dut.x[j], x[j])
-                ctx.set(dut.mult[j], mult[j])
-                ctx.set(dut.add[j], add[j])
+        for (shift, clamp, hi), cases in batches:
             ctx.set(dut.shift, shift)
             ctx.set(dut.clamp, clamp)
             ctx.set(dut.hi, hi)
-            await ctx.delay(1e-9)
-            for j in range(lanes):
-                want = requantize(x[j], mult[j], add[j], shift, 0 if clamp else None,
-                                  hi if clamp else None)  # fmt: skip
-                if clamp or -(1 << 23) <= want < 1 << 23:
-                    assert ctx.get(dut.y[j]) == want, (x[j], mult[j], add[j], shift, clamp)
+            seen = []
+            for k, (x, mult, add, shortcut, valid) in enumerate([*cases, *[cases[0]] * 2]):
+                for j in range(lanes):
+                    ctx.set(dut.x[j], x[j])
+                    ctx.set(dut.mult[j], mult[j])
+                    ctx.set(dut.add[j], add[j])
+                    ctx.set(dut.shortcut[j], shortcut[j])
+                ctx.set(dut.valid, valid and k < len(cases))
+                ctx.set(dut.tag, k)
+                *_, y, y_valid, tag = await ctx.tick().sample(dut.y, dut.y_valid, dut.y_tag)
+                seen.append(([int(y[j]) for j in range(lanes)], y_valid, tag))
+            for k, (x, mult, add, shortcut, valid) in enumerate(cases):
+                y, y_valid, tag = seen[k + dut.latency]
+                assert (y_valid, tag) == (valid, k)
+                for j in range(lanes):
+                    rule = requantize(x[j], mult[j], add[j], shift, 0 if clamp else None,
+                                      hi if clamp else None)  # fmt: skip
+                    want = rule if clamp else shortcut[j] + rule
+                    if clamp or -(1 << (y_bits - 1)) <= want < 1 << (y_bits - 1):
+                        assert y[j] == want, (x[j], mult[j], add[j], shift, clamp)
+                        checked.append(want)
 
-    sim = Simulator(dut)
-    sim.add_testbench(bench)
-    sim.run()
+    run(dut, bench, deadline_cycles=1000)
+    assert len(checked) > 300
 
 
 # --- the whole engine ----------------------------------------------------------------------
@@ -92,35 +110,37 @@ CASE = {c.name: c for c in golden.cases("intnet")}["wrn8_1_digits"]
 
 
 def _layer_of(engine: Engine, index: int) -> str:
-    """The golden array a pass's output should equal."""
+    """The golden array a pass's output should equal ("" where there is none: the
+    image, the pooled shortcut, the head's sums, the logits)."""
     p = engine.program[index]
-    if p.kind == "requant":
-        return p.name.removesuffix(".in") + ".codes"
-    if p.post == "stem":
+    if p.kind == "window" and p.rule:
+        return p.rule.removesuffix(".in") + ".codes"
+    if p.kind != "conv" or p.dst == "sum":
+        return ""
+    if p.name == "stem":
         return "stem.out"
-    if p.post == "codes":
-        return p.name.replace("conv1", "conv2") + ".codes"
-    if p.post in ("add", "pool_add"):
-        return p.name.removesuffix(".conv2") + ".out"
-    return ""
+    if p.dst.startswith("c"):
+        return p.rule.removesuffix(".in") + ".codes"
+    return p.name.removesuffix(".conv2") + ".out"
 
 
-def simulate(net: IntNetwork, cases: list[int], *, check_layers: bool, seed: int) -> tuple:
-    """Run the golden case's images ``cases`` through an :class:`Engine` of ``net``;
-    returns the logits per image, the cycles per image, the layers compared, the DUT."""
+def simulate(
+    net: IntNetwork, cases: list[int], *, check_layers: bool, seed: int, stall: float = 0.3,
+    lanes: int = 8,
+) -> tuple:
+    """Run the golden case's images ``cases`` through an :class:`Engine` of ``net``,
+    with ``stall`` the chance of a stalled cycle on either stream; returns the logits
+    per image, the cycles per image (first pixel taken to last logit taken), the layers
+    compared, the DUT."""
     images = CASE.arrays["images"][cases]
-    dut = Engine(net, EngineSpec(lanes=8))
+    dut = Engine(net, EngineSpec(lanes=lanes))
     rng = random.Random(seed)
     logits: list[list[int]] = []
     cycles: list[int] = []
     checked: list[str] = []
-    lanes, s = 8, net.spec
+    s = net.spec
 
-    def word_values(ctx: Any, mem: Any, addr: int) -> list[int]:
-        value = ctx.get(mem.data[addr])
-        return [int(value[j]) for j in range(lanes)]
-
-    def compare(ctx: Any, image: int, index: int, buffers: dict) -> None:
+    def compare(ctx: Any, image: int, index: int) -> None:
         name = _layer_of(dut, index)
         if not name:
             return
@@ -128,54 +148,50 @@ def simulate(net: IntNetwork, cases: list[int], *, check_layers: bool, seed: int
         h, channels = want.shape[0], want.shape[-1]
         groups = -(-channels // lanes)
         p = dut.program[index]
-        if p.kind == "requant":
-            mem = dut.memories["c"][0]
-        elif p.post == "codes":
-            mem = dut.memories["c"][1]
-        else:
-            mem = dut.memories["x"][buffers["cur"]]
+        mem = dut.memories[p.dst[0]][int(p.dst[1])]
         got = np.zeros((h, h, groups * lanes), np.int64)
         for pixel in range(h * h):
             for g in range(groups):
-                got[pixel // h, pixel % h, g * lanes : (g + 1) * lanes] = word_values(
-                    ctx, mem, pixel * groups + g
-                )
+                value = ctx.get(mem.data[pixel * groups + g])
+                got[pixel // h, pixel % h, g * lanes : (g + 1) * lanes] = [
+                    int(value[j]) for j in range(lanes)
+                ]
+        if not (got[..., :channels] == want).all():
+            print(name, got[0, :3, :channels], want[0, :3])
         assert (got[..., :channels] == want).all(), f"image {image}: {name} differs"
+        assert (got[..., channels:] == 0).all(), f"image {image}: {name}: padding not zero"
         checked.append(name)
 
     async def bench(ctx: Any) -> None:
         for image, img in zip(cases, images, strict=True):
-            buffers = {"cur": 0}
-            start = None
-            for n, v in enumerate(img.transpose(1, 2, 0).ravel()):
-                while rng.random() < 0.3:
+            count = None
+            for v in img.transpose(1, 2, 0).ravel():
+                while rng.random() < stall:
                     ctx.set(dut.pixels.valid, 0)
                     await ctx.tick()
+                    count = None if count is None else count + 1
                 ctx.set(dut.pixels.payload, int(v))
                 ctx.set(dut.pixels.valid, 1)
-                await ctx.tick().until(dut.pixels.ready)
-                if n == 0:
-                    start = 0
+                while True:
+                    *_, ready = await ctx.tick().sample(dut.pixels.ready)
+                    count = None if count is None else count + 1
+                    if ready:
+                        break
+                count = 1 if count is None else count
             ctx.set(dut.pixels.valid, 0)
             got: list[int] = []
-            count = 0
             while len(got) < s.num_classes:
-                ready = rng.random() < 0.6
+                ready = rng.random() >= stall
                 ctx.set(dut.logits.ready, ready)
                 _, _, valid, payload, done, index = await ctx.tick().sample(
                     dut.logits.valid, dut.logits.payload, dut.done_pass, dut.pass_index
                 )
                 count += 1
-                if done:
-                    p = dut.program[index]
-                    if p.kind == "conv" and p.post in ("stem", "add", "pool_add"):
-                        buffers["cur"] = 1 - buffers["cur"]
-                    if check_layers:
-                        compare(ctx, image, index, buffers)
+                if done and check_layers:
+                    compare(ctx, image, index)
                 if valid and ready:
                     got.append(payload)
             ctx.set(dut.logits.ready, 0)
-            assert start is not None
             logits.append(got)
             cycles.append(count)
             await ctx.tick().repeat(3)
@@ -185,17 +201,25 @@ def simulate(net: IntNetwork, cases: list[int], *, check_layers: bool, seed: int
     return logits, cycles, checked, dut
 
 
-def test_engine_computes_the_golden_network_layer_by_layer() -> None:
+@pytest.mark.parametrize("lanes", [8, 32])
+def test_engine_computes_the_golden_network_layer_by_layer(lanes: int) -> None:
+    """At 8 lanes the stages fill whole groups; at 32 every one is zero-padded."""
     net = load(NETWORK)
     # a digit and the all-white edge image
-    logits, cycles, checked, dut = simulate(net, [0, 5], check_layers=True, seed=3)
+    logits, _, checked, dut = simulate(net, [0, 5], check_layers=True, seed=3, lanes=lanes)
     assert logits == [list(CASE.arrays["logits"][0]), list(CASE.arrays["logits"][5])]
     # Every pass whose output lands in a buffer was compared, for both images.
     layers = {_layer_of(dut, i) for i in range(len(dut.program))} - {""}
     assert set(checked) == layers and len(checked) == 2 * len(layers)
-    # The schedule's count is the busy time less per-output overhead (stalls on the
-    # logits included): between 1x and 1.5x of it.
-    assert all(dut.cycles <= c <= 1.5 * dut.cycles for c in cycles), (cycles, dut.cycles)
+
+
+def test_unstalled_cycles_are_the_schedules() -> None:
+    """The schedule the estimator and the bench quote (:meth:`EngineSpec.cycles`) is
+    the engine's count to the cycle when neither stream stalls."""
+    net = load(NETWORK)
+    logits, cycles, _, dut = simulate(net, [1, 2], check_layers=False, seed=5, stall=0.0)
+    assert logits == [list(CASE.arrays["logits"][1]), list(CASE.arrays["logits"][2])]
+    assert cycles == [dut.cycles, dut.cycles]
 
 
 def test_one_flipped_weight_bit_changes_the_answer() -> None:
@@ -206,8 +230,3 @@ def test_one_flipped_weight_bit_changes_the_answer() -> None:
     net.bits["head"][0, 0] ^= 1
     logits, _, _, _ = simulate(net, [0], check_layers=False, seed=4)
     assert logits[0] != list(CASE.arrays["logits"][0])
-
-
-def test_engine_refuses_a_network_its_lanes_do_not_divide() -> None:
-    with pytest.raises(ValueError, match=r"lanes=32 must divide every stage's channels"):
-        Engine(load(NETWORK), EngineSpec(lanes=32))
