@@ -33,7 +33,7 @@ FULL_ENV = "SBQ_ENGINE_FULL"
 BUILDS = {
     "verilator": [
         Build({"net": "wrn8_1_digits", "lanes": 8}, ("wrn8_1_digits",)),
-        Build({"net": "wrn20_1_cifar10", "lanes": 8}, ("wrn20_1_cifar10",)),
+        Build({"net": "wrn20_1_cifar10", "lanes": 16}, ("wrn20_1_cifar10",)),
     ]
 }
 
@@ -101,5 +101,5 @@ def test_engine(sim: str, build: Build) -> None:
     n = len(CASES[build.dut["net"]].arrays["images"])
     assert (got["images"], got["logits"]) == (n, 10 * n)
     schedule = EngineSpec(lanes=build.dut["lanes"]).cycles(load(NETWORKS[build.dut["net"]]).spec)
-    # Busy time per image: the schedule plus per-output overhead and stalls.
-    assert schedule <= got["min_cycles"] and got["max_cycles"] <= 2 * schedule, (got, schedule)
+    # Busy time per image: the schedule (exact unstalled) plus the streams' stalls.
+    assert schedule <= got["min_cycles"] and got["max_cycles"] <= 1.1 * schedule, (got, schedule)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -130,8 +130,9 @@ class Engine(wiring.Component):
                 pairs = [(1, int(b)) for b in self.net.stem_bias]
             elif p.rule:
                 r = self.net.requant[p.rule]
-                pairs = [(int(r.mult[c if len(r.mult) > 1 else 0]),
-                          int(r.add[c if len(r.add) > 1 else 0])) for c in range(p.cout)]  # fmt: skip
+                one = len(r.mult) == 1  # a per-layer rule: the same pair on every channel
+                pairs = [(int(r.mult[0 if one else c]), int(r.add[0 if one else c]))
+                         for c in range(p.cout)]  # fmt: skip
             else:
                 pairs = [(1, 0)] * p.cout
             base[i] = len(words)
@@ -145,7 +146,7 @@ class Engine(wiring.Component):
 
     # -- gateware -----------------------------------------------------------------------
 
-    def elaborate(self, platform: object) -> Module:  # noqa: PLR0915
+    def elaborate(self, platform: object) -> Module:
         m = Module()
         s, spec, lanes = self.net.spec, self.spec, self.spec.lanes
         sb = self.stream_bits
@@ -230,7 +231,7 @@ class Engine(wiring.Component):
             m.d.comb += cr[k].addr.eq(step.addr)
         m.d.comb += wr.addr.eq(step.waddr)
         zero_word = Cat(
-            Mux(desc.stem_pad & (j < s.in_channels), self.net.zero_code, 0)[:CODE_BITS]
+            Mux(desc.stem_pad & (j < s.in_channels), C(self.net.zero_code, CODE_BITS), 0)
             for j in range(lanes)
         )
         m.submodules.mac = mac = MacArray(lanes=lanes, code_bits=CODE_BITS, acc_bits=self.acc_bits)
@@ -358,7 +359,7 @@ class Engine(wiring.Component):
         logits_index = len(self.program) - 1
         pixels = s.image_size**2
         chan, widx = Signal(range(lanes)), Signal(16)
-        pixel_count = Signal(range(s.in_channels))
+        pixel_count = Signal(range(max(s.in_channels, 2)))
         count = Signal(range(DRAIN + 1))
         word = Signal(data.ArrayLayout(unsigned(8), lanes))
         pixels_left = Signal(range(pixels + 1), init=pixels)
@@ -379,8 +380,9 @@ class Engine(wiring.Component):
                         m.d.comb += full.eq(word)
                         m.d.comb += full[chan].eq(self.pixels.payload)
                         m.d.comb += [xw.en.eq(1), xw.addr.eq(widx)]
-                        m.d.comb += [xw.data[j].eq(Mux(j <= chan, full[j], 0))
-                                     for j in range(lanes)]  # fmt: skip
+                        m.d.comb += xw.data[0].eq(full[0])
+                        m.d.comb += [xw.data[j].eq(Mux(chan >= j, full[j], 0))
+                                     for j in range(1, lanes)]  # fmt: skip
                         m.d.sync += [widx.eq(widx + 1), chan.eq(0)]
                     with m.If(pixel_count == s.in_channels - 1):
                         m.d.sync += [pixel_count.eq(0), pixels_left.eq(pixels_left - 1)]

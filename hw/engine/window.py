@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["Geometry", "Step", "WindowWalker"]
 
 
-def Geometry(size_bits: int, group_bits: int, addr_bits: int) -> data.StructLayout:  # noqa: N802
+def Geometry(size_bits: int, group_bits: int, addr_bits: int) -> data.StructLayout:
     """A pass's window geometry (fields as in :class:`spec.engine.Pass`):
     ``in_groups`` input groups summed per tap (1 for a window pass), ``src_groups``
     words per source pixel, ``out_groups`` output words per output pixel, ``read_go``
@@ -32,7 +32,7 @@ def Geometry(size_bits: int, group_bits: int, addr_bits: int) -> data.StructLayo
     )
 
 
-def Step(group_bits: int, addr_bits: int) -> data.StructLayout:  # noqa: N802
+def Step(group_bits: int, addr_bits: int) -> data.StructLayout:
     """One step: ``addr`` (source word; meaningless unless ``inside``), ``inside`` (the
     tap lies in the map, else it reads the padding), ``waddr`` (weight word),
     ``first``/``last`` (of an output), ``out`` (the output word) and ``go`` (its
@@ -102,14 +102,16 @@ class WindowWalker(wiring.Component):
         a = Signal(Step(group_bits, addr_bits))
         ay, ax, agroup = Signal(size_bits), Signal(size_bits), Signal(group_bits)
         last_gi, last_kx, last_ky = gi == g.in_groups - 1, kx == g.kernel - 1, ky == g.kernel - 1
-        last_go, last_ox, last_oy = go == g.out_groups - 1, ox == g.size_out - 1, oy == g.size_out - 1
+        last_go = go == g.out_groups - 1
+        last_ox, last_oy = ox == g.size_out - 1, oy == g.size_out - 1
         last = last_gi & last_kx & last_ky
+        inside = (iy >= 0) & (iy < g.size_in) & (ix >= 0) & (ix < g.size_in)
+        inside &= group < g.src_groups
         m.d.sync += [
             a.valid.eq(running),
             a.first.eq((gi == 0) & (kx == 0) & (ky == 0)),
             a.last.eq(last),
-            a.inside.eq((iy >= 0) & (iy < g.size_in) & (ix >= 0) & (ix < g.size_in)
-                        & (group < g.src_groups)),  # fmt: skip
+            a.inside.eq(inside),
             a.waddr.eq(wgo + s),
             a.out.eq(out),
             a.go.eq(go),
