@@ -146,6 +146,22 @@ class EngineSpec(SpecBase):
                         cout=net.num_classes))  # fmt: skip
         return tuple(out)
 
+    def buffers(self, net: IntNetSpec) -> dict[str, int]:
+        """Words each buffer (``x0``, ``x1``, ``c0``, ``c1``) must hold: the most any pass
+        reads from it or writes to it."""
+        depth = dict.fromkeys(("x0", "x1", "c0", "c1"), 1)
+        for p in self.passes(net):
+            for buf, words in ((p.src, p.size_in**2 * self.groups(p.cin)),
+                               (p.dst, p.size_out**2 * self.groups(p.cout))):  # fmt: skip
+                if buf in depth:
+                    depth[buf] = max(depth[buf], words)
+        return depth
+
+    def weight_words(self, net: IntNetSpec) -> int:
+        """Words of ``lanes * lanes`` weight bits: per convolution, output groups times
+        taps times input groups."""
+        return sum(self.groups(c.cout) * c.kernel**2 * self.groups(c.cin) for c in net.convs())
+
     def steps(self, p: Pass) -> int:
         """Cycles per output word: taps times input groups (a convolution) or taps (a
         window)."""

@@ -155,13 +155,9 @@ class Engine(wiring.Component):
         logits_index = len(self.program) - 1
 
         # Buffers, sized by what the program puts in them.
-        depth = {"x0": 1, "x1": 1, "c0": 1, "c1": 1}
-        for p in self.program:
-            for buf, words in ((p.src, p.size_in**2 * spec.groups(p.cin)),
-                               (p.dst, p.size_out**2 * spec.groups(p.cout))):  # fmt: skip
-                if buf in depth:
-                    depth[buf] = max(depth[buf], words)
+        depth = spec.buffers(s)
         weights, wbase = self._weight_words()
+        assert len(weights) == spec.weight_words(s)
         rules, rbase = self._rules
         addr_bits = _bits(max(*depth.values(), len(weights), max(p.size_in for _, p in body) ** 2))
         addr_bits += 1
