@@ -61,6 +61,19 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--energy-table", type=Path, help="JSON of picojoule entries replacing the defaults"
     )
+    parser.add_argument(
+        "--engine-lanes",
+        type=int,
+        default=d.engine_lanes,
+        help="inference engine lanes, a power of two up to 64 (default 16)",
+    )
+    parser.add_argument(
+        "--engine-stream-bits",
+        type=int,
+        default=d.engine_stream_bits,
+        help="width the engine's stream buffers are priced at (default 32, the format's "
+        "cap; a trained network's bounds set it in the gateware, e.g. 26 for WRN-20-1)",
+    )
 
 
 def config_from(args: argparse.Namespace, **over: Any) -> Config:
@@ -76,6 +89,8 @@ def config_from(args: argparse.Namespace, **over: Any) -> Config:
         "sram_depth": args.sram_depth,
         "clock_mhz": args.clock_mhz,
         "board": BOARD_ALIASES[args.board],
+        "engine_lanes": args.engine_lanes,
+        "engine_stream_bits": args.engine_stream_bits,
     }
     for name in ("width", "batch", "lanes"):
         if hasattr(args, name):
@@ -151,6 +166,14 @@ def report(result: dict[str, Any]) -> str:
         f"FPGA (xc7 model, {f['calibration_points']} calibration points): {f['lut']:,} LUT{fit}, "
         f"{f['ff']:,} FF, {f['bram36']:g} RAMB36",
     ]
+    g = result["engine"]
+    fits = "fit" if g["bram_fits"] and g["dsp_fits"] else "do NOT fit"
+    lines.append(
+        f"Inference engine ({g['lanes']} lanes, binary weights): {g['cycles_per_image']:,} "
+        f"cycles per image = {_rate(g['images_per_s'])} images/s at {c['clock_mhz']:g} MHz, "
+        f"array utilization {100 * g['utilization']:.1f} %; {g['bram36']:g} RAMB36 (stream "
+        f"at {g['stream_bits']} bits) and {g['dsp']} DSP: {fits} the {b['name']}"
+    )
     return "\n".join(lines)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from spec import WORD_BITS_CHOICES, BinarizerSpec, DatapathSpec, PackingSpec
+from spec import WORD_BITS_CHOICES, BinarizerSpec, DatapathSpec, IntNetSpec, PackingSpec
+from spec.engine import EngineSpec
 
 from .energy import ENERGY_SOURCES, EnergyTable, energy_per_image, ops_per_image
+from .engine import engine_estimate
 from .fpga import BOARDS, CostModel
 from .memory import SAVE_MODES, inference_bytes, step_peak_bytes, training_memory
 from .network import wrn
@@ -33,6 +35,10 @@ class Config:
     sram_depth: int = 1024
     clock_mhz: float = 100.0
     board: str = "arty_a7_35"
+    #: The inference engine's lanes (``spec.engine.EngineSpec``) and the width its stream
+    #: buffers are priced at (a trained network's bounds set it; 32 is the format's cap).
+    engine_lanes: int = 16
+    engine_stream_bits: int = 32
 
     def __post_init__(self) -> None:
         if self.weight_bits not in (1, 32):
@@ -46,6 +52,9 @@ class Config:
         if not self.clock_mhz > 0:
             raise ValueError(f"clock_mhz must be positive, not {self.clock_mhz}")
         BinarizerSpec(lanes=self.lanes, act_bits=self.act_bits)
+        EngineSpec(lanes=self.engine_lanes)
+        if not 8 <= self.engine_stream_bits <= 64:
+            raise ValueError(f"engine_stream_bits must be in 8..64, not {self.engine_stream_bits}")
         widest = max(WORD_BITS_CHOICES)
         if self.lanes > widest:
             raise ValueError(
@@ -135,6 +144,19 @@ def estimate(
         "ops_per_image": ops_per_image(net),
         "datapath_cycles_per_image": cycles,
         "datapath_images_per_s": float(f"{config.clock_mhz * 1e6 / cycles:.4g}"),
+        "engine": engine_estimate(
+            IntNetSpec(
+                width=config.width,
+                blocks=(config.depth - 2) // 6,
+                num_classes=config.num_classes,
+                image_size=config.size,
+                act_bits=config.act_bits,
+            ),
+            config.engine_lanes,
+            stream_bits=config.engine_stream_bits,
+            clock_mhz=config.clock_mhz,
+            board=board,
+        ),
         "energy_pj_per_image": energy_per_image(
             net,
             energy,

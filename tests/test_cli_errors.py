@@ -22,6 +22,8 @@ CASES = [
     ("golden", ["--check", "--dir", "/nonexistent-golden"], "dir"),
     ("estimator", ["--lanes", "4096"], "lanes"),
     ("estimator", ["--lanes", "3"], "lanes"),
+    ("estimator", ["--engine-lanes", "3"], "lanes"),
+    ("estimator", ["--engine-stream-bits", "4"], "engine_stream_bits"),
     ("estimator", ["--lanes", "64", "--word-bits", "32"], "word_bits"),
     ("estimator", ["--word-bits", "12"], "word_bits"),
     ("estimator", ["--width", "0"], "width"),
