@@ -184,8 +184,32 @@ def infer() -> str:
     return _rows(["network", "activation bits", "images/s (one core)"], body)
 
 
+def inference() -> str:
+    """The engine on WRN-20-1 per array size: cosimulated cycles, rates, synthesis, and
+    the estimator's distance from them."""
+    doc = _load("inference")
+    body = []
+    for r in doc["rows"]:
+        fmax = r.get("fmax_ecp5_mhz")
+        e = r["estimator_error_pct"]
+        body.append([
+            f"{r['lanes']} x {r['lanes']}", f"{r['images']} of {r['images']}",
+            f"{r['cycles']:,}", f"{100 * r['utilization']:.1f} %",
+            f"{r['images_per_s_100mhz']:,.0f}",
+            f"{fmax:.1f} MHz: {r['images_per_s_fmax']:,.0f}/s" if fmax else "not run",
+            f"{r['lut']:,} ({r['lut_pct']:.0f} %)", f"{r['ff']:,}", str(r["bram36"]),
+            str(r["dsp"]), "yes" if r["fits_a7_35t"] else "no",
+            f"{e['cycles']:+.1f} / {e['bram36']:+.1f} / {e['dsp']:+.1f} %",
+        ])  # fmt: skip
+    header = ["array", "logits equal", "cycles per image", "utilization", "images/s at 100 MHz",
+              "ECP5 Fmax: images/s", "LUT (of A7-35T)", "FF", "RAMB36", "DSP",
+              "fits A7-35T", "estimator off by (cycles / RAMB36 / DSP)"]  # fmt: skip
+    return _rows(header, body)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "deploy": deploy,
+    "inference": inference,
     "infer": infer,
     "estimator_example": estimator_example,
     "board": board,
