@@ -9,11 +9,22 @@ Payload layouts come from :data:`spec.REQUESTS` / :data:`spec.RESPONSES`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from spec import REQUESTS, RESPONSES, LinkSpec, Mode, Opcode, Status, StatusFlag, StoreFlag
+from spec import (
+    LOGIT_BYTES,
+    REQUESTS,
+    RESPONSES,
+    LinkSpec,
+    Mode,
+    Opcode,
+    Status,
+    StatusFlag,
+    StoreFlag,
+)
 from spec import fingerprint as contract_fingerprint
 from spec.protocol import IDENTIFY_MAGIC, code_bytes, result_bytes
 
@@ -36,6 +47,17 @@ class DeviceInfo:
     result_depth: int
     max_payload: int
     fingerprint: int
+    network: int = 0
+
+    @property
+    def has_engine(self) -> bool:
+        """The bitstream carries an inference engine (LOAD_IMAGE, READ_LOGITS)."""
+        return self.network != 0
+
+    @property
+    def network_fingerprint(self) -> str:
+        """The engine's network, as ``IntNetwork.fingerprint()`` writes it ("" if none)."""
+        return f"{self.network:016x}" if self.network else ""
 
     @property
     def spec_fingerprint(self) -> str:
@@ -340,3 +362,51 @@ class Device:
     def clear_status(self) -> None:
         """CLEAR_STATUS: clear the sticky flags and the link's error count."""
         self._call(Opcode.CLEAR_STATUS)
+
+    def load_image(self, pixels: bytes, offset: int = 0) -> int:
+        """LOAD_IMAGE: image bytes from ``offset`` on (pixel by pixel, channels fastest);
+        offset 0 starts a new image. Returns the bytes the engine now holds; it runs the
+        network when it holds the whole image. Use :meth:`classify` for whole images."""
+        values, _ = self._call(Opcode.LOAD_IMAGE, bytes(pixels), offset=offset)
+        return values["received"]
+
+    def read_logits(self) -> list[int] | None:
+        """READ_LOGITS: the logits of the last whole image, or None while the engine is
+        still computing them (the device answered BUSY)."""
+        try:
+            _, tail = self._call(Opcode.READ_LOGITS)
+        except DeviceError as e:
+            if e.status == Status.BUSY:
+                return None
+            raise
+        return _unpack(tail, LOGIT_BYTES, signed=True)
+
+    def classify(
+        self, images: Iterable[bytes], *, network: str | None = None, poll: float = 0.0
+    ) -> Iterator[list[int]]:
+        """The logits of each image (its bytes, pixel by pixel, channels fastest), one
+        image at a time: LOAD_IMAGE frames of at most ``max_payload`` bytes, then
+        READ_LOGITS until the engine has them (sleeping ``poll`` seconds between polls).
+
+        Raises
+        ------
+        LinkError
+            The device has no inference engine, or (``network`` given, a fingerprint as
+            ``IntNetwork.fingerprint()`` writes it) runs another network.
+        """
+        info = self.info
+        if not info.has_engine:
+            raise LinkError("this bitstream has no inference engine (built without --network)")
+        if network is not None and info.network_fingerprint != network:
+            raise LinkError(
+                f"the device runs network {info.network_fingerprint}, the file given is "
+                f"{network}: rebuild with that file or give the device's"
+            )
+        chunk = info.max_payload - REQUESTS[Opcode.LOAD_IMAGE].fixed_bytes
+        for image in images:
+            image = bytes(image)
+            for at in range(0, len(image), chunk):
+                self.load_image(image[at : at + chunk], at)
+            while (logits := self.read_logits()) is None:
+                time.sleep(poll)
+            yield logits

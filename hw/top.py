@@ -15,9 +15,12 @@ from amaranth.hdl import Cat, Elaboratable, Module, Signal, unsigned
 from amaranth.lib import fifo, io, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from model.intnet import IntNetwork
 from spec import DeviceSpec
+from spec.engine import EngineSpec
 
 from .commands import CommandHandler
+from .engine import Engine
 from .link import COMMAND_LAYOUT, RESPONSE_LAYOUT, HostLink
 from .store import BinarizeAndStore
 from .xnor_acc import ALL_MODES, XnorAccumulator
@@ -33,6 +36,18 @@ def _device(device: DeviceSpec | None) -> DeviceSpec:
     if not isinstance(device, DeviceSpec):
         raise TypeError(f"device must be a DeviceSpec, not {device!r}")
     return device
+
+
+def _network(
+    device: DeviceSpec, network: IntNetwork | None, engine: EngineSpec | None
+) -> tuple[IntNetwork | None, EngineSpec]:
+    """``network`` and ``engine`` checked against ``device.engine``."""
+    if network is None:
+        if device.engine is not None:
+            raise ValueError("device.engine describes a network: give it (network=)")
+    elif device.engine != network.engine_info():
+        raise ValueError("device.engine must be network.engine_info()")
+    return network, EngineSpec() if engine is None else engine
 
 
 class Heartbeat(wiring.Component):
@@ -77,14 +92,27 @@ class SbqCore(wiring.Component):
     device : DeviceSpec, optional
         The device (the default spec if omitted).
 
+    network : IntNetwork, optional
+        With an inference engine (:class:`~hw.engine.Engine`) running this network:
+        ``device.engine`` must be ``network.engine_info()``. Its logits land in a
+        buffer that READ_LOGITS reads.
+    engine : EngineSpec, optional
+        The engine's lanes (16 if omitted).
+
     Attributes
     ----------
     cmd, rsp, link_errors, clear_link_errors, busy, error, last_ok :
         The :class:`~hw.commands.CommandHandler`'s ports of the same names.
     """
 
-    def __init__(self, device: DeviceSpec | None = None):
+    def __init__(
+        self,
+        device: DeviceSpec | None = None,
+        network: IntNetwork | None = None,
+        engine: EngineSpec | None = None,
+    ):
         self.device = _device(device)
+        self.network, self.engine_spec = _network(self.device, network, engine)
         super().__init__(
             {
                 "cmd": In(stream.Signature(COMMAND_LAYOUT)),
@@ -142,7 +170,35 @@ class SbqCore(wiring.Component):
         wiring.connect(m, handler.push, results.w_stream)
         wiring.connect(m, results.r_stream, handler.pop)
         m.d.comb += handler.pending.eq(results.level)
+        if self.network is not None:
+            self._engine(m, handler)
         return m
+
+    def _engine(self, m: Module, handler: CommandHandler) -> None:
+        """The inference engine behind LOAD_IMAGE, and the buffer READ_LOGITS reads."""
+        info = self.device.engine
+        m.submodules.engine = engine = Engine(self.network, self.engine_spec)
+        m.submodules.logits = logits = memory.Memory(shape=32, depth=info.classes, init=[])
+        wiring.connect(m, handler.pixels, engine.pixels)
+        wiring.connect(m, handler.logits_rd, logits.read_port())
+        write = logits.write_port()
+        index = Signal(range(info.classes))
+        valid = Signal()
+        m.d.comb += [
+            engine.abort.eq(handler.abort),
+            engine.logits.ready.eq(1),
+            write.addr.eq(index),
+            write.data.eq(engine.logits.payload),  # sign-extended to 32 bits
+            write.en.eq(engine.logits.valid),
+            handler.logits_valid.eq(valid),
+            handler.computing.eq((handler.received == info.image_bytes) & ~valid),
+        ]
+        with m.If(engine.logits.valid):
+            m.d.sync += index.eq(index + 1)
+            with m.If(index == info.classes - 1):
+                m.d.sync += [index.eq(0), valid.eq(1)]
+        with m.If(handler.clear_logits):
+            m.d.sync += [index.eq(0), valid.eq(0)]
 
 
 class SbqTop(wiring.Component):
@@ -157,6 +213,8 @@ class SbqTop(wiring.Component):
         Clock frequency (UART timing, link timeout, heartbeat).
     timeout_cycles : int, optional
         Overrides the link's quiet-line timeout in cycles (for simulation).
+    network, engine : IntNetwork, EngineSpec, optional
+        An inference engine, as for :class:`SbqCore`.
 
     Attributes
     ----------
@@ -184,8 +242,11 @@ class SbqTop(wiring.Component):
         *,
         clk_hz: int = 100_000_000,
         timeout_cycles: int | None = None,
+        network: IntNetwork | None = None,
+        engine: EngineSpec | None = None,
     ):
         self.device = _device(device)
+        self.network, self.engine_spec = _network(self.device, network, engine)
         self.clocks_per_bit, self.timeout_cycles, _ = HostLink.check(
             self.device.link, clk_hz=clk_hz, timeout_cycles=timeout_cycles
         )
@@ -197,7 +258,7 @@ class SbqTop(wiring.Component):
         m.submodules.link = link = HostLink(
             self.device.link, clk_hz=self.clk_hz, timeout_cycles=self.timeout_cycles
         )
-        m.submodules.core = core = SbqCore(self.device)
+        m.submodules.core = core = SbqCore(self.device, self.network, self.engine_spec)
         m.submodules.heartbeat = heartbeat = Heartbeat(clk_hz=self.clk_hz)
         m.d.comb += [link.rx.eq(self.rx), self.tx.eq(link.tx)]
         wiring.connect(m, link.cmd, core.cmd)
@@ -221,6 +282,8 @@ class BoardTop(Elaboratable):
         The device (its ``link.baud`` is the line rate).
     clk_hz : int
         The board's default clock (``platform.default_clk_frequency``).
+    network, engine : IntNetwork, EngineSpec, optional
+        An inference engine, as for :class:`SbqCore`.
 
     Raises
     ------
@@ -228,14 +291,24 @@ class BoardTop(Elaboratable):
         Parameters :class:`SbqTop` refuses; checked here, before any build step.
     """
 
-    def __init__(self, device: DeviceSpec, *, clk_hz: int):
+    def __init__(
+        self,
+        device: DeviceSpec,
+        *,
+        clk_hz: int,
+        network: IntNetwork | None = None,
+        engine: EngineSpec | None = None,
+    ):
         self.device = _device(device)
+        self.network, self.engine_spec = _network(self.device, network, engine)
         HostLink.check(self.device.link, clk_hz=clk_hz)
         self.clk_hz = clk_hz
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        m.submodules.top = top = SbqTop(self.device, clk_hz=self.clk_hz)
+        m.submodules.top = top = SbqTop(
+            self.device, clk_hz=self.clk_hz, network=self.network, engine=self.engine_spec
+        )
         # Raw ports (`dir="-"`) and explicit buffers: amaranth 0.5 deprecates requesting
         # resources with implicit buffers. The ports carry the board's pin inversion.
         uart = platform.request("uart", 0, dir="-")  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ from collections import deque
 import numpy as np
 
 from spec import (
+    LOGIT_BYTES,
     REQUESTS,
     RESPONSES,
     DeviceSpec,
@@ -24,7 +25,9 @@ from spec import (
     StoreFlag,
 )
 
+from . import infer
 from .binarize import threshold
+from .intnet import IntNetwork
 from .lfsr import random_codes
 from .pack import pack_bits, unpack_bits
 from .xnor_acc import dot
@@ -63,10 +66,16 @@ class DeviceModel:
     <StatusFlag.SEED_ERROR: 2>
     """
 
-    def __init__(self, spec: DeviceSpec) -> None:
+    def __init__(self, spec: DeviceSpec, network: IntNetwork | None = None) -> None:
         if not isinstance(spec, DeviceSpec):
             raise TypeError(f"spec must be a DeviceSpec, not {spec!r}")
-        self.spec = spec
+        if (spec.engine is None) != (network is None) or (
+            network is not None and network.engine_info() != spec.engine
+        ):
+            raise ValueError("network must be given exactly when spec.engine is, and match it")
+        self.spec, self.network = spec, network
+        self.image = bytearray()  # the engine's image so far
+        self.logits: list[int] | None = None  # of the last whole image
         self.seed, self.consumed = spec.binarizer.seed, 0  # elements binarized since
         self.words = [0] * spec.depth
         self.weights = [0] * spec.weight_depth
@@ -184,6 +193,34 @@ class DeviceModel:
         self.flags = StatusFlag(0)
         self.errors = 0
         return Status.OK, b""
+
+    def _load_image(self, values: dict[str, int], tail: bytes) -> tuple[Status, bytes]:
+        engine = self.spec.engine
+        if engine is None or self.network is None:
+            return Status.UNKNOWN_OPCODE, b""
+        offset = values["offset"]
+        if offset == 0:  # a new image: whatever was loaded is dropped
+            self.image, self.logits = bytearray(), None
+        elif offset != len(self.image):
+            return Status.BAD_ARGUMENT, b""
+        if offset + len(tail) > engine.image_bytes:
+            return Status.BAD_ARGUMENT, b""
+        self.image += tail
+        if tail and len(self.image) == engine.image_bytes:
+            s = self.network.spec
+            hwc = np.frombuffer(bytes(self.image), np.uint8).reshape(
+                s.image_size, s.image_size, s.in_channels
+            )
+            self.logits = [int(v) for v in infer.run(self.network, hwc.transpose(2, 0, 1)[None])[0]]
+        return Status.OK, RESPONSES[Opcode.LOAD_IMAGE].pack({"received": len(self.image)})
+
+    def _read_logits(self, values: dict[str, int], tail: bytes) -> tuple[Status, bytes]:
+        if self.spec.engine is None:
+            return Status.UNKNOWN_OPCODE, b""
+        if self.logits is None:
+            return Status.BAD_ARGUMENT, b""
+        return Status.OK, b"".join(v.to_bytes(LOGIT_BYTES, "little", signed=True)
+                                   for v in self.logits)  # fmt: skip
 
     # --- the store path ------------------------------------------------------------------
 

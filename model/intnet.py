@@ -9,6 +9,7 @@ refuses a file that is not one, or whose numbers break the format's rules. numpy
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -20,7 +21,7 @@ import numpy as np
 
 import spec
 from fileio import npz_bytes, write_atomic
-from spec import IntNetSpec, PackingSpec
+from spec import EngineInfo, IntNetSpec, PackingSpec
 
 from .pack import pack_bits, unpack_bits
 
@@ -153,6 +154,33 @@ class IntNetwork:
         }
         arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
         write_atomic(Path(path), npz_bytes(arrays))
+
+    def fingerprint(self) -> str:
+        """16 hex digits of SHA-256 over what the arithmetic depends on: the spec's
+        fingerprint, every weight bit, every rule, the zero point and the stem bias (not
+        ``meta``). A device built with this network reports it (IDENTIFY's ``network``),
+        so the host can refuse to compare a file with another network's answers."""
+        h = hashlib.sha256(self.spec.fingerprint().encode())
+        for conv in self.spec.convs():
+            h.update(np.packbits(self.bits[conv.name].astype(np.uint8)).tobytes())
+        for name in sorted(self.requant):
+            r = self.requant[name]
+            h.update(name.encode())
+            h.update(np.asarray(r.mult, dtype="<i8").tobytes())
+            h.update(np.asarray(r.add, dtype="<i8").tobytes())
+            h.update(int(r.shift).to_bytes(1, "little"))
+        h.update(int(self.zero_code).to_bytes(1, "little"))
+        h.update(np.asarray(self.stem_bias, dtype="<i8").tobytes())
+        return h.hexdigest()[:16]
+
+    def engine_info(self) -> EngineInfo:
+        """What a device running this network reports and takes over the host link."""
+        s = self.spec
+        return EngineInfo(
+            network=int(self.fingerprint(), 16),
+            image_bytes=s.in_channels * s.image_size**2,
+            classes=s.num_classes,
+        )
 
     def weight_bytes(self) -> int:
         """Bytes of packed weight bits."""

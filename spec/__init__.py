@@ -12,7 +12,7 @@ import hashlib
 
 from ._base import SPEC_VERSION, SpecBase
 from .binarize import MAX_LANES, BinarizerSpec
-from .device import DeviceSpec
+from .device import DeviceSpec, EngineInfo
 from .encoding import (
     MAX_ACT_BITS,
     SAVE_MODES,
@@ -24,6 +24,7 @@ from .lfsr import DEFAULT_MASK, LfsrSpec
 from .network import ConvLayer, IntNetSpec, requantize
 from .pack import WORD_BITS_CHOICES, PackingSpec
 from .protocol import (
+    LOGIT_BYTES,
     REQUESTS,
     RESPONSES,
     LinkSpec,
@@ -37,6 +38,7 @@ from .xnor_acc import DatapathSpec, Mode
 
 __all__ = [
     "DEFAULT_MASK",
+    "LOGIT_BYTES",
     "MAX_ACT_BITS",
     "MAX_LANES",
     "REQUESTS",
@@ -50,6 +52,7 @@ __all__ = [
     "ConvLayer",
     "DatapathSpec",
     "DeviceSpec",
+    "EngineInfo",
     "IntNetSpec",
     "LfsrSpec",
     "LinkSpec",

@@ -15,8 +15,42 @@ from typing import Any
 from ._base import SpecBase, check_int
 from .binarize import BinarizerSpec
 from .pack import PackingSpec
-from .protocol import IDENTIFY_MAGIC, REQUESTS, LinkSpec, Opcode, code_bytes, result_bytes
+from .protocol import (
+    IDENTIFY_MAGIC,
+    LOGIT_BYTES,
+    REQUESTS,
+    LinkSpec,
+    Opcode,
+    code_bytes,
+    result_bytes,
+)
 from .xnor_acc import DatapathSpec
+
+
+@dataclass(frozen=True)
+class EngineInfo(SpecBase):
+    """What the host link sees of a device's inference engine (``hw.engine``): the
+    network baked into it and the sizes of its LOAD_IMAGE and READ_LOGITS payloads.
+
+    Parameters
+    ----------
+    network : int
+        The network's fingerprint (``model.intnet.IntNetwork.fingerprint()``, 16 hex
+        digits, as an integer): IDENTIFY reports it, the host compares it with its file.
+    image_bytes : int
+        Bytes of one image (channels x side x side).
+    classes : int
+        Logits per image.
+    """
+
+    network: int
+    image_bytes: int
+    classes: int
+
+    def __post_init__(self) -> None:
+        check_int("network", self.network, 1, (1 << 64) - 1)
+        check_int("image_bytes", self.image_bytes, 1, 1 << 24)
+        check_int("classes", self.classes, 1, 1 << 12)
 
 
 @dataclass(frozen=True)
@@ -41,6 +75,8 @@ class DeviceSpec(SpecBase):
         :func:`~spec.protocol.result_bytes` bytes).
     link : LinkSpec
         The host link.
+    engine : EngineInfo or None
+        The inference engine, if the device has one (LOAD_IMAGE and READ_LOGITS).
 
     Raises
     ------
@@ -56,6 +92,7 @@ class DeviceSpec(SpecBase):
     result_depth: int = 32
     acc_bits: int = 32
     link: LinkSpec = field(default_factory=LinkSpec)
+    engine: EngineInfo | None = None
 
     def __post_init__(self) -> None:
         for name, cls in (("binarizer", BinarizerSpec), ("packing", PackingSpec),
@@ -75,6 +112,14 @@ class DeviceSpec(SpecBase):
                 f"not {self.link.max_payload}"
             )
         _ = self.datapath  # refuses an accumulator the longest dot product overflows
+        if self.engine is not None:
+            if not isinstance(self.engine, EngineInfo):
+                raise TypeError(f"engine must be an EngineInfo or None, not {self.engine!r}")
+            if self.engine.classes * LOGIT_BYTES > self.link.max_payload:
+                raise ValueError(
+                    f"max_payload must hold {self.engine.classes} logits "
+                    f"({self.engine.classes * LOGIT_BYTES} bytes), not {self.link.max_payload}"
+                )
 
     @classmethod
     def of(
@@ -87,6 +132,7 @@ class DeviceSpec(SpecBase):
         seed: int = 1,
         result_depth: int = 32,
         link: LinkSpec | None = None,
+        engine: EngineInfo | None = None,
     ) -> DeviceSpec:
         """The device with these sizes, a weight buffer as deep as the SRAM and
         32-bit sums: the shape every board top and test uses."""
@@ -96,6 +142,7 @@ class DeviceSpec(SpecBase):
             weight_depth=depth,
             result_depth=result_depth,
             link=LinkSpec() if link is None else link,
+            engine=engine,
         )
 
     @property
@@ -178,4 +225,5 @@ class DeviceSpec(SpecBase):
             "result_depth": self.result_depth,
             "fingerprint": int(fingerprint(), 16),
             "max_payload": self.link.max_payload,
+            "network": self.engine.network if self.engine is not None else 0,
         }

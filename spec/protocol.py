@@ -61,6 +61,8 @@ class Opcode(IntEnum):
     READ_RESULTS = 0x07  #: pop dot-product results from the result buffer
     READ_STATUS = 0x08  #: sticky flags, counters
     CLEAR_STATUS = 0x09  #: clear the sticky flags and the link error counter
+    LOAD_IMAGE = 0x0A  #: bytes of an image into the inference engine (it runs on the last)
+    READ_LOGITS = 0x0B  #: the logits of the engine's last image
 
 
 class Status(IntEnum):
@@ -180,7 +182,8 @@ class PayloadLayout:
 
 #: Request payload of each opcode. Tails: ``codes`` one byte per activation code
 #: (two, little-endian, when ``act_bits > 8``); ``words`` packed words of
-#: ``word_bits // 8`` bytes each, little-endian (SPEC section 5 bit order).
+#: ``word_bits // 8`` bytes each, little-endian (SPEC section 5 bit order); ``pixels``
+#: an image's bytes from ``offset`` on, pixel by pixel, channels fastest.
 REQUESTS: dict[Opcode, PayloadLayout] = {
     Opcode.IDENTIFY: PayloadLayout(),
     Opcode.SET_SEED: PayloadLayout((("seed", 4),)),
@@ -193,11 +196,14 @@ REQUESTS: dict[Opcode, PayloadLayout] = {
     Opcode.READ_RESULTS: PayloadLayout((("n", 2),)),
     Opcode.READ_STATUS: PayloadLayout(),
     Opcode.CLEAR_STATUS: PayloadLayout(),
+    Opcode.LOAD_IMAGE: PayloadLayout((("offset", 4),), tail="pixels"),
+    Opcode.READ_LOGITS: PayloadLayout(),
 }
 
 #: Response payload (status OK) of each opcode; any other status has an empty payload.
 #: Tails: ``words`` as in :data:`REQUESTS`; ``results`` signed two's-complement
-#: little-endian dot products of :func:`result_bytes` bytes each.
+#: little-endian dot products of :func:`result_bytes` bytes each; ``logits`` one per
+#: class, :data:`LOGIT_BYTES` signed little-endian bytes each.
 RESPONSES: dict[Opcode, PayloadLayout] = {
     Opcode.IDENTIFY: PayloadLayout(
         (
@@ -214,6 +220,9 @@ RESPONSES: dict[Opcode, PayloadLayout] = {
             # spec.fingerprint() of the contract the bitstream was built from (16 hex
             # digits as a little-endian 64-bit field): the host compares it with its own.
             ("fingerprint", 8),
+            # The inference engine's network (``IntNetwork.fingerprint()``, 16 hex digits
+            # as a little-endian 64-bit field); 0: no engine.
+            ("network", 8),
         )
     ),
     Opcode.SET_SEED: PayloadLayout(),
@@ -224,7 +233,12 @@ RESPONSES: dict[Opcode, PayloadLayout] = {
     Opcode.READ_RESULTS: PayloadLayout(tail="results"),
     Opcode.READ_STATUS: PayloadLayout((("flags", 2), ("count", 4), ("pending", 2), ("errors", 2))),
     Opcode.CLEAR_STATUS: PayloadLayout(),
+    Opcode.LOAD_IMAGE: PayloadLayout((("received", 4),)),
+    Opcode.READ_LOGITS: PayloadLayout(tail="logits"),
 }
+
+#: Bytes of one logit in a READ_LOGITS answer.
+LOGIT_BYTES = 4
 
 #: Smallest ``max_payload``: the longest fixed part of any request or response.
 MIN_MAX_PAYLOAD = max(layout.fixed_bytes for layout in (*REQUESTS.values(), *RESPONSES.values()))
@@ -302,7 +316,7 @@ class LinkSpec(SpecBase):
     sync : int
         First byte of every frame, 0..255. A receiver drops bytes until it sees it.
     max_payload : int
-        Longest payload either side accepts, :data:`MIN_MAX_PAYLOAD` (29, the
+        Longest payload either side accepts, :data:`MIN_MAX_PAYLOAD` (37, the
         IDENTIFY response)..65535; the receiver buffers one.
     crc_width : int
         8, 16 or 32.
@@ -337,7 +351,7 @@ class LinkSpec(SpecBase):
     crc_xor_output: int = 0x0000
     baud: int = 115_200
     timeout_us: int = 10_000
-    protocol_version: int = 2
+    protocol_version: int = 3
 
     def __post_init__(self) -> None:
         check_int("sync", self.sync, 0, 0xFF)

@@ -18,6 +18,7 @@ from amaranth.lib import crc
 import host
 import host.link
 import spec.protocol
+from golden.network import NETWORK
 from host import (
     Device,
     DeviceError,
@@ -33,8 +34,10 @@ from host import (
     encode_response,
     read_response,
 )
+from model import infer
 from model.binarize import binarize
 from model.device import DeviceModel
+from model.intnet import IntNetwork, load
 from model.pack import pack_bits, unpack_bits
 from spec import (
     REQUESTS,
@@ -252,10 +255,10 @@ class FakeDevice:
     each request; ``override[opcode] = (status, echoed opcode, payload)`` replaces an
     answer, to inject faults."""
 
-    def __init__(self, device: DeviceSpec | None = None):
+    def __init__(self, device: DeviceSpec | None = None, network: IntNetwork | None = None):
         self.device = DeviceSpec() if device is None else device
         self.spec = self.device.link
-        self.model = DeviceModel(self.device)
+        self.model = DeviceModel(self.device, network)
         self.requests: list[tuple[Opcode | int, dict[str, int], bytes]] = []
         self.override: dict[int, tuple[int, int, bytes]] = {}
 
@@ -270,10 +273,15 @@ class FakeDevice:
         return encode_response(status, opcode, body, self.spec)
 
 
-def make(max_payload: int = 1024, **sizes: int) -> tuple[Device, FakeDevice, Pipe]:
-    """A host Device on a fake device of ``sizes`` (:meth:`spec.DeviceSpec.of`)."""
+def make(
+    max_payload: int = 1024, network: IntNetwork | None = None, **sizes: int
+) -> tuple[Device, FakeDevice, Pipe]:
+    """A host Device on a fake device of ``sizes`` (:meth:`spec.DeviceSpec.of`), with an
+    inference engine running ``network`` if given."""
     link = LinkSpec(max_payload=max_payload)
-    fake = FakeDevice(DeviceSpec.of(**{"lanes": 8, "result_depth": 64, **sizes}, link=link))
+    engine = None if network is None else network.engine_info()
+    device = DeviceSpec.of(**{"lanes": 8, "result_depth": 64, **sizes}, link=link, engine=engine)
+    fake = FakeDevice(device, network)
     pipe = Pipe(fake)
     return Device(pipe, link, timeout=0.5), fake, pipe
 
@@ -307,7 +315,7 @@ def test_identify_refuses_another_design_or_protocol() -> None:
         dev.identify()
     dev, fake, _ = make()
     fake.override[Opcode.IDENTIFY] = (Status.OK, Opcode.IDENTIFY, ident(protocol=1))
-    with pytest.raises(LinkError, match=r"^device speaks protocol 1, this host 2$"):
+    with pytest.raises(LinkError, match=r"^device speaks protocol 1, this host 3$"):
         dev.identify()
 
 
@@ -408,11 +416,11 @@ def test_run_dot_refusals(kwargs: dict[str, object], message: str) -> None:
 
 
 def test_read_results_stops_when_the_buffer_runs_dry() -> None:
-    dev, fake, _ = make(max_payload=32)  # 8 results per frame
-    fake.model.results.extend(range(-10, 10))
-    assert dev.read_results(100) == list(range(-10, 10))
+    dev, fake, _ = make(max_payload=40)  # 10 results per frame
+    fake.model.results.extend(range(-12, 12))
+    assert dev.read_results(100) == list(range(-12, 12))
     asked = [v["n"] for op, v, _ in fake.requests if op == Opcode.READ_RESULTS]
-    assert asked == [8, 8, 8]
+    assert asked == [10, 10, 10]
 
 
 def test_status_commands() -> None:
@@ -482,3 +490,49 @@ def test_device_open_uses_the_spec_baud() -> None:
     with pytest.raises(LinkError):
         dev.read_status()
     dev.close()
+
+
+# --- the inference engine ---------------------------------------------------------------
+
+
+def test_classify_sends_images_in_frames_and_reads_their_logits() -> None:
+    """Whole images through a device with the golden WRN-8-1 (64-byte images): at a
+    40-byte payload each image takes two LOAD_IMAGE frames (36 and 28 bytes); the
+    logits are model.infer's."""
+    net = load(NETWORK)
+    dev, fake, _ = make(max_payload=40, network=net)
+    images = np.random.default_rng(0).integers(0, 256, (3, 1, 8, 8), dtype=np.uint8)
+    got = list(dev.classify((im.transpose(1, 2, 0).tobytes() for im in images),
+                            network=net.fingerprint()))  # fmt: skip
+    assert got == infer.run(net, images).tolist()
+    loads = [(v["offset"], len(t)) for op, v, t in fake.requests if op == Opcode.LOAD_IMAGE]
+    assert loads == [(0, 36), (36, 28)] * 3
+    assert dev.info.network_fingerprint == net.fingerprint()
+
+
+def test_classify_refuses_a_device_without_the_network() -> None:
+    dev, _, _ = make()
+    with pytest.raises(LinkError, match="no inference engine"):
+        list(dev.classify([b"\0" * 64]))
+    net = load(NETWORK)
+    dev, _, _ = make(network=net)
+    with pytest.raises(LinkError, match=r"runs network [0-9a-f]{16}, the file given is 0123"):
+        list(dev.classify([b"\0" * 64], network="0123456789abcdef"))
+
+
+def test_image_commands_refuse_what_does_not_fit() -> None:
+    """READ_LOGITS before a whole image, an offset that skips bytes, bytes past the
+    image: BAD_ARGUMENT; BUSY reads as "not yet"."""
+    net = load(NETWORK)
+    dev, fake, _ = make(network=net)
+    with pytest.raises(DeviceError, match="BAD_ARGUMENT to READ_LOGITS"):
+        dev.read_logits()
+    assert dev.load_image(b"\1" * 10) == 10
+    with pytest.raises(DeviceError, match="BAD_ARGUMENT to LOAD_IMAGE"):
+        dev.load_image(b"\1", offset=11)
+    with pytest.raises(DeviceError, match="BAD_ARGUMENT to LOAD_IMAGE"):
+        dev.load_image(b"\1" * 55, offset=10)
+    assert dev.load_image(b"\1" * 54, offset=10) == 64
+    assert dev.read_logits() == infer.run(net, np.ones((1, 1, 8, 8), np.uint8))[0].tolist()
+    fake.override[Opcode.READ_LOGITS] = (Status.BUSY, Opcode.READ_LOGITS, b"")
+    assert dev.read_logits() is None

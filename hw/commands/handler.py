@@ -17,7 +17,9 @@ from .base import ANSWER_LAYOUT, Command
 from .clear_status import ClearStatus
 from .gather import code_beat
 from .identify import Identify
+from .load_image import LoadImage
 from .load_weights import LoadWeights
+from .read_logits import ReadLogits
 from .read_results import ReadResults
 from .read_status import ReadStatus
 from .read_words import ReadWords
@@ -25,7 +27,7 @@ from .run_dot import RunDot
 from .set_seed import SetSeed
 from .store_codes import StoreCodes
 
-__all__ = ["COMMANDS", "CommandHandler"]
+__all__ = ["COMMANDS", "ENGINE_COMMANDS", "CommandHandler"]
 
 #: The component of each opcode.
 COMMANDS: dict[Opcode, type[Command]] = {
@@ -38,7 +40,12 @@ COMMANDS: dict[Opcode, type[Command]] = {
     Opcode.READ_RESULTS: ReadResults,
     Opcode.READ_STATUS: ReadStatus,
     Opcode.CLEAR_STATUS: ClearStatus,
+    Opcode.LOAD_IMAGE: LoadImage,
+    Opcode.READ_LOGITS: ReadLogits,
 }
+#: The commands only a device with an inference engine has (others answer
+#: UNKNOWN_OPCODE to them).
+ENGINE_COMMANDS = (Opcode.LOAD_IMAGE, Opcode.READ_LOGITS)
 #: Ports of a command that the dispatcher itself serves (the sticky flags).
 _FLAG_PORTS = ("raise_flag", "flags", "clear_flags")
 
@@ -83,6 +90,9 @@ class CommandHandler(wiring.Component):
         The datapath's sums; always taken.
     push, pop : Out(stream.Signature(acc_bits)), In(stream.Signature(acc_bits))
         The result FIFO's write and read sides; ``pending`` (In) its level.
+    pixels, abort, clear_logits, computing, received, logits_rd, logits_valid :
+        With an engine (``device.engine``): the ports of :class:`LoadImage` and
+        :class:`ReadLogits` of the same names.
     busy : Out(1)
         A command is being handled.
     error : Out(1)
@@ -96,8 +106,12 @@ class CommandHandler(wiring.Component):
             raise TypeError(f"device must be a DeviceSpec, not {device!r}")
         self.device = dev = device
         word = unsigned(dev.word_bits)
+        engine = {}
+        if dev.engine is not None:
+            engine = {**LoadImage.ports(dev), **ReadLogits.ports(dev)}
         super().__init__(
             {
+                **engine,
                 "cmd": In(stream.Signature(COMMAND_LAYOUT)),
                 "rsp": Out(stream.Signature(RESPONSE_LAYOUT)),
                 "link_errors": In(16),
@@ -131,7 +145,11 @@ class CommandHandler(wiring.Component):
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
-        commands = {op: cls(self.device) for op, cls in COMMANDS.items()}
+        commands = {
+            op: cls(self.device)
+            for op, cls in COMMANDS.items()
+            if op not in ENGINE_COMMANDS or self.device.engine is not None
+        }
         for op, command in commands.items():
             m.submodules[op.name.lower()] = command
 

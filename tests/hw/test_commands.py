@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 
+from golden.network import NETWORK
 from hw.commands import COMMANDS, CommandHandler, Reply
 from hw.commands.base import fields_layout
 from hw.commands.clear_status import ClearStatus
 from hw.commands.gather import CodeGather
+from hw.commands.handler import ENGINE_COMMANDS
 from hw.commands.identify import Identify
 from hw.commands.load_weights import LoadWeights
 from hw.commands.read_results import ReadResults
@@ -32,6 +35,7 @@ from hw.commands.run_dot import RunDot
 from hw.commands.set_seed import SetSeed
 from hw.commands.store_codes import StoreCodes
 from model.device import DeviceModel
+from model.intnet import load as load_network
 from model.pack import unpack_bits
 from spec import REQUESTS, DeviceSpec, LinkSpec, Mode, Opcode, Status, StatusFlag, StoreFlag
 
@@ -463,6 +467,14 @@ def test_run_dot_streams_beats_and_pushes_the_sum(mode: Mode | int, n: int, full
 
 
 def test_handler_builds_every_command() -> None:
+    """Every opcode has a component; the engine's two only with an engine (a device
+    without one refuses to build them)."""
     assert set(COMMANDS) == set(Opcode)
-    assert all(cls(DEVICE).opcode is op for op, cls in COMMANDS.items())
+    with_engine = replace(DEVICE, engine=load_network(NETWORK).engine_info())
+    for op, cls in COMMANDS.items():
+        if op in ENGINE_COMMANDS:
+            with pytest.raises(ValueError, match=f"{op.name} needs a device with an inference"):
+                cls(DEVICE)
+        assert cls(with_engine).opcode is op
     Fragment.get(CommandHandler(DEVICE), None)
+    Fragment.get(CommandHandler(with_engine), None)

@@ -74,7 +74,7 @@ def random_command(rng: random.Random, model: DeviceModel) -> tuple[int, bytes]:
     mostly near the edges of what the model's current state allows."""
     ops = list(Opcode)
     dev = model.spec
-    op = rng.choices(ops, weights=[1, 2, 5, 4, 3, 6, 2, 2, 1], k=1)[0]
+    op = rng.choices(ops, weights=[1, 2, 5, 4, 3, 6, 2, 2, 1, 1, 1], k=1)[0]
     room = dev.link.max_payload - REQUESTS[op].fixed_bytes
 
     def near(limit: int, bits: int) -> int:
@@ -128,6 +128,11 @@ def random_command(rng: random.Random, model: DeviceModel) -> tuple[int, bytes]:
             tail = bytes(rng.randrange(256) for _ in range(rng.randint(0, room)))
     elif op is Opcode.READ_RESULTS:
         fields["n"] = rng.choice([0, 1, 1, 2, 3, 17, 0xFFFF])
+    elif op is Opcode.LOAD_IMAGE:
+        image = dev.engine.image_bytes if dev.engine else 64
+        fields["offset"] = near(len(model.image), 32) if rng.random() < 0.7 else 0
+        n = rng.choice([0, 1, image - fields["offset"], rng.randint(0, room)])
+        tail = bytes(rng.randrange(256) for _ in range(max(min(n, room), 0)))
     return int(op), REQUESTS[op].pack(fields, tail)
 
 
@@ -231,7 +236,7 @@ def dev(line: SimLine) -> Device:
 def test_identify_and_leds(dev: Device, line: SimLine) -> None:
     info = dev.identify()
     assert info == DeviceInfo(
-        protocol=2, lanes=8, act_bits=8, word_bits=32, depth=16, weight_depth=16, acc_bits=32,
+        protocol=3, lanes=8, act_bits=8, word_bits=32, depth=16, weight_depth=16, acc_bits=32,
         result_depth=4, max_payload=64, fingerprint=int(spec.fingerprint(), 16),
     )  # fmt: skip
     assert info.matches_spec
@@ -449,12 +454,17 @@ def test_fuzz_through_the_uart() -> None:
 
 
 def run_core(
-    dut: SbqCore, frames: list[tuple[int, bytes, int | None]], rng: random.Random
+    dut: SbqCore,
+    frames: list[tuple[int, bytes, int | None]],
+    rng: random.Random,
+    waits: dict[int, int] | None = None,
 ) -> list[tuple[int, int, bytes]]:
     """Feed each of ``frames`` (opcode, payload, link error count to show first or
     None) to ``cmd`` with random gaps, then take its answer from ``rsp`` with random
     stalls (the handler answers only once it has taken the whole frame). Zeroes
-    ``link_errors`` on ``clear_link_errors``, as :class:`~hw.link.HostLink` does."""
+    ``link_errors`` on ``clear_link_errors``, as :class:`~hw.link.HostLink` does.
+    ``waits[k]``: idle cycles before frame ``k``."""
+    waits = waits or {}
     answers: list[tuple[int, int, bytes]] = []
     rsp_field = {name: (RESPONSE_LAYOUT[name].offset, RESPONSE_LAYOUT[name].width)
                  for name in RESPONSE_LAYOUT.members}  # fmt: skip
@@ -471,7 +481,9 @@ def run_core(
         ).as_bits()  # fmt: skip
 
     async def bench(ctx: Any) -> None:
-        for op, payload, errors in frames:
+        for k, (op, payload, errors) in enumerate(frames):
+            if k in waits:
+                await ctx.tick().repeat(waits[k])
             if errors is not None:
                 ctx.set(dut.link_errors, errors)
             for k in range(max(len(payload), 1)):
@@ -506,7 +518,7 @@ def run_core(
             _, _, valid = await ctx.tick().sample(dut.rsp.valid)
             assert not valid
 
-    total = sum(max(len(p), 1) + 300 for _, p, _ in frames)
+    total = sum(max(len(p), 1) + 300 for _, p, _ in frames) + sum(waits.values())
     run(dut, bench, deadline_cycles=4 * total)
     return answers
 
@@ -518,12 +530,12 @@ SMALL = {"lanes": 4, "act_bits": 4, "word_bits": 8, "depth": 16, "seed": 3, "res
 WIDE = {"lanes": 2, "act_bits": 12, "word_bits": 16, "depth": 8, "seed": 9, "result_depth": 2}
 
 
-@pytest.mark.parametrize(("params", "n_frames"), [(PARAMS, 700), (SMALL, 400), (WIDE, 300)],
+@pytest.mark.parametrize(("params", "n_frames"), [(PARAMS, 760), (SMALL, 430), (WIDE, 330)],
                          ids=["lanes8-word32", "lanes4-word8", "lanes2-code12"])  # fmt: skip
 def test_fuzz_frames_at_the_command_level(params: dict[str, int], n_frames: int) -> None:
     """Random frames (every opcode, fields near their limits, bad tails) straight into
     the command stream: every answer, payloads included, equals the model's. The three
-    configurations give 1400 frames."""
+    configurations give 1520 frames."""
     rng = random.Random(99 + n_frames)
     dut = SbqCore(device_spec(params))
     model = DeviceModel(device_spec(params))

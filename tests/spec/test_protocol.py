@@ -45,10 +45,10 @@ def test_identify_magic_is_sbq() -> None:
 
 
 def test_min_max_payload_is_the_identify_response() -> None:
-    assert MIN_MAX_PAYLOAD == RESPONSES[Opcode.IDENTIFY].fixed_bytes == 29
-    LinkSpec(max_payload=29)
-    with pytest.raises(ValueError, match=r"^max_payload must be in 29\.\.65535, not 28$"):
-        LinkSpec(max_payload=28)
+    assert MIN_MAX_PAYLOAD == RESPONSES[Opcode.IDENTIFY].fixed_bytes == 37
+    LinkSpec(max_payload=37)
+    with pytest.raises(ValueError, match=r"^max_payload must be in 37\.\.65535, not 36$"):
+        LinkSpec(max_payload=36)
 
 
 def test_request_lengths() -> None:

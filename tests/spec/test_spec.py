@@ -48,8 +48,9 @@ def test_every_exported_spec_class_is_in_defaults():
     }
     # DeviceSpec is not a format: it composes the formats with a device's sizes, and the
     # formats inside the default device are exactly the shipped ones. An IntNetSpec is
-    # the shape of one trained network: its files record its own fingerprint.
-    composed = {spec.DeviceSpec, spec.IntNetSpec}
+    # the shape of one trained network: its files record its own fingerprint; an
+    # EngineInfo names one network in one device (no default).
+    composed = {spec.DeviceSpec, spec.IntNetSpec, spec.EngineInfo}
     assert exported - composed == {type(s) for s in spec.defaults()}
     device = spec.DeviceSpec()
     for part in (device.binarizer, device.packing, device.link):

@@ -1,0 +1,86 @@
+# amaranth: UnusedElaboratable=no
+"""LOAD_IMAGE and READ_LOGITS on an :class:`~hw.top.SbqCore` with an inference engine
+(the golden WRN-8-1 at 32 lanes, 64-byte images, 48-byte payloads so that an image
+takes two frames), at the command-stream level: every answer equals
+:class:`model.device.DeviceModel`'s, malformed frames are refused as documented and
+lose nothing (the next whole image's logits are still model.infer's), an image sent
+while the engine computes gets BUSY."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from golden.network import NETWORK
+from hw.top import SbqCore
+from model.device import DeviceModel
+from model.intnet import load
+from spec import REQUESTS, DeviceSpec, LinkSpec, Opcode, Status
+from spec.engine import EngineSpec
+
+from .test_top import run_core
+
+NET = load(NETWORK)
+ENGINE = EngineSpec(lanes=32)
+DEVICE = DeviceSpec.of(lanes=8, depth=16, result_depth=4, engine=NET.engine_info(),
+                       link=LinkSpec(max_payload=48))  # fmt: skip
+#: Idle cycles after an image's last byte: the engine is done by then.
+SETTLE = ENGINE.cycles(NET.spec) + 50
+FRAMES = 620
+
+
+def image_frames(rng: random.Random, model: DeviceModel) -> tuple[int, bytes]:
+    """A LOAD_IMAGE frame: mostly malformed (an offset that skips or repeats bytes, a
+    tail past the image), otherwise the next piece of an image."""
+    image, room = DEVICE.engine.image_bytes, 48 - REQUESTS[Opcode.LOAD_IMAGE].fixed_bytes
+    held = len(model.image) % image if model.logits is None else 0
+    if rng.random() < 0.1:  # the next piece
+        offset, n = held, rng.randint(1, min(room, image - held))
+    else:
+        offset = rng.choice([held + 1, held - 1 if held else 1, rng.randrange(1, 1 << 32),
+                             image, image + 1])  # fmt: skip
+        if offset == image == held:  # nothing held past the image is the one valid case
+            offset += 1
+        n = rng.choice([image - held + 1, room, rng.randint(0, 4), rng.randint(0, 4)])
+    tail = bytes(rng.randrange(256) for _ in range(min(n, room)))
+    return int(Opcode.LOAD_IMAGE), REQUESTS[Opcode.LOAD_IMAGE].pack({"offset": offset}, tail)
+
+
+def test_image_frames_against_the_model() -> None:
+    rng = random.Random(5)
+    model = DeviceModel(DEVICE, NET)
+    frames: list[tuple[int, bytes, int | None]] = []
+    want: list[tuple[int, int, bytes]] = []
+    waits: dict[int, int] = {}
+    busy_probes = 0
+    while len(frames) < FRAMES:
+        r = rng.random()
+        if r < 0.87:
+            op, payload = image_frames(rng, model)
+        elif r < 0.96:
+            op, payload = int(Opcode.READ_LOGITS), b""
+        else:
+            op, payload = int(rng.choice([Opcode.IDENTIFY, Opcode.READ_STATUS])), b""
+        before = model.logits
+        status, body = model.handle(op, payload)
+        frames.append((op, payload, None))
+        want.append((int(status), op, body))
+        if model.logits is not None and model.logits is not before:  # an image completed
+            if rng.random() < 0.5:  # ask at once: the engine is computing
+                restart = REQUESTS[Opcode.LOAD_IMAGE].pack({"offset": 0}, b"\0")
+                probe = rng.choice([(int(Opcode.READ_LOGITS), b""),
+                                    (int(Opcode.LOAD_IMAGE), restart)])  # fmt: skip
+                frames.append((*probe, None))
+                want.append((int(Status.BUSY), probe[0], b""))
+                busy_probes += 1
+            waits[len(frames)] = SETTLE
+    got = run_core(SbqCore(DEVICE, NET, ENGINE), frames, rng, waits)
+    mismatches = [(k, f[0], g, w) for k, (f, g, w) in enumerate(zip(frames, got, want, strict=True))
+                  if g != w]  # fmt: skip
+    assert mismatches == [], mismatches[:3]
+    statuses = Counter((Opcode(op), Status(s)) for s, op, _ in got)
+    refused = sum(n for (op, s), n in statuses.items()
+                  if op in (Opcode.LOAD_IMAGE, Opcode.READ_LOGITS) and s != Status.OK)  # fmt: skip
+    assert refused >= 500, statuses
+    assert statuses[Opcode.READ_LOGITS, Status.OK] >= 5, statuses
+    assert len(waits) >= 5 and busy_probes >= 2, (len(waits), busy_probes)
