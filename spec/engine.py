@@ -77,14 +77,15 @@ class Pass:
     shortcut: bool = False
 
 
-#: Cycles every ``window`` and ``conv`` pass adds to its steps: its description read,
-#: the window walker's start, and the drain until its last output is written (the
-#: walker's two stages, the read, the add/subtract array, the rule read and the
-#: requantization).
-PASS_OVERHEAD = 11
-#: Cycles the ``logits`` pass adds to the logits it sends: once its description read,
-#: and per group of ``lanes`` classes the sums to the rule and the requantization.
-LOGITS_OVERHEAD, LOGITS_GROUP_OVERHEAD = 1, 4
+#: Cycles every ``window`` and ``conv`` pass adds to its steps: its description read
+#: and register, the window walker's start, and the drain until its last output is
+#: written (the walker's stages, the read and its register, the add/subtract array,
+#: the rule read and its register, the requantization's four stages).
+PASS_OVERHEAD = 16
+#: Cycles the ``logits`` pass adds to the logits it sends: once its description read
+#: and register, and per group of ``lanes`` classes the sums to the rule, the rule's
+#: read and register and the requantization.
+LOGITS_OVERHEAD, LOGITS_GROUP_OVERHEAD = 2, 7
 
 
 @dataclass(frozen=True)

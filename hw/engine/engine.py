@@ -19,12 +19,13 @@ __all__ = ["Engine"]
 #: Width of every code in the code buffers: the stem's input codes are 8-bit.
 CODE_BITS = 8
 #: Cycles from the walker's ``busy`` falling to the last output's write: its last
-#: step on ``step`` (1), the read (1), the add/subtract array (:attr:`MacArray.latency`),
-#: the rule and shortcut read (1), the requantization (:attr:`RequantUnit.latency`).
-WRITE_LATENCY = 1 + 1 + MacArray.latency + 1 + RequantUnit.latency
-#: Cycles of a pass besides its steps: the description read, the walker's start, the
-#: cycle its ``busy`` falls, and the drain.
-DRAIN = PASS_OVERHEAD - 3
+#: step on ``step`` (1), the read and its register (2), the add/subtract array
+#: (:attr:`MacArray.latency`), the rule and shortcut read and register (2), the
+#: requantization (:attr:`RequantUnit.latency`).
+WRITE_LATENCY = 1 + 2 + MacArray.latency + 2 + RequantUnit.latency
+#: Cycles of a pass besides its steps: the description read and register, the
+#: walker's start, the cycle its ``busy`` falls, and the drain.
+DRAIN = PASS_OVERHEAD - 4
 assert DRAIN >= WRITE_LATENCY, "spec.engine.PASS_OVERHEAD is shorter than the pipeline"
 
 DST_STREAM, DST_CODES, DST_SUM = 0, 1, 2
@@ -210,20 +211,21 @@ class Engine(wiring.Component):
 
         pidx = Signal(range(len(self.program)))
         m.d.comb += dr.addr.eq(pidx)
-        desc = dr.data  # held while pidx is: the pass's description
+        desc = Signal(desc_layout)  # the pass's description, two cycles after pidx
+        m.d.sync += desc.eq(dr.data)
         m.submodules.walker = walker = WindowWalker(
             size_bits=size_bits, group_bits=group_bits, addr_bits=addr_bits
         )
         m.d.comb += walker.geometry.eq(desc.geometry)
         step = walker.step
 
-        # The step, delayed: d1 with the read data, d2 with the window adder's sums,
-        # d_acc with the array's.
+        # The step, delayed: d2 with the read data (registered after the block RAM),
+        # d3 with the window adder's sums, d_acc with the array's.
         delayed = [step]
-        for k in range(1 + MacArray.latency):
+        for k in range(2 + MacArray.latency):
             delayed.append(Signal.like(step, name=f"d{k + 1}"))
             m.d.sync += delayed[-1].eq(delayed[-2])
-        d1, d2, d_acc = delayed[1], delayed[2], delayed[-1]
+        d2, d3, d_acc = delayed[2], delayed[3], delayed[-1]
 
         # Sources: codes through the array, or a stream through the window adder.
         for k in (0, 1):
@@ -234,19 +236,24 @@ class Engine(wiring.Component):
             for j in range(lanes)
         )
         m.submodules.mac = mac = MacArray(lanes=lanes, code_bits=CODE_BITS, acc_bits=self.acc_bits)
-        codes = Mux(desc.src, cr[1].data, cr[0].data)
+        codes, weights = Signal(code_word), Signal(lanes * lanes)
+        xsrc = Signal(stream_word)
+        m.d.sync += [
+            codes.eq(Mux(desc.src, cr[1].data, cr[0].data)),
+            weights.eq(wr.data),
+            xsrc.eq(Mux(desc.src, xr[1].data, xr[0].data)),
+        ]
         m.d.comb += [
-            mac.en.eq(d1.valid & desc.conv),
-            mac.first.eq(d1.first),
-            mac.codes.eq(Mux(d1.inside, codes, zero_word)),
-            mac.weights.eq(wr.data),
+            mac.en.eq(d2.valid & desc.conv),
+            mac.first.eq(d2.first),
+            mac.codes.eq(Mux(d2.inside, codes, zero_word)),
+            mac.weights.eq(weights),
         ]
         wacc = Signal(stream_word)
-        xsrc = data.View(stream_word, Mux(desc.src, xr[1].data, xr[0].data))
-        with m.If(d1.valid):
+        with m.If(d2.valid):
             for j in range(lanes):
-                term = Mux(d1.inside, xsrc[j], 0)
-                m.d.sync += wacc[j].eq(Mux(d1.first, 0, wacc[j]) + term)
+                term = Mux(d2.inside, xsrc[j], 0)
+                m.d.sync += wacc[j].eq(Mux(d2.first, 0, wacc[j]) + term)
 
         # The post-operation: the rule (and shortcut) read, then the requantization.
         x_bits = max(sb, self.acc_bits, self.sum_bits)
@@ -272,27 +279,31 @@ class Engine(wiring.Component):
                          post.go.eq(d_acc.go)]  # fmt: skip
             m.d.comb += [post_x[j].eq(mac.acc[j]) for j in range(lanes)]
         with m.Else():
-            m.d.comb += [post_valid.eq(d2.valid & d2.last), post.out.eq(d2.out),
-                         post.go.eq(d2.go)]  # fmt: skip
+            m.d.comb += [post_valid.eq(d3.valid & d3.last), post.out.eq(d3.out),
+                         post.go.eq(d3.go)]  # fmt: skip
             m.d.comb += [post_x[j].eq(wacc[j]) for j in range(lanes)]
         m.d.comb += rr.addr.eq(desc.rbase + post.go)
         for k in (0, 1):  # a stream's read port: the walker's source, else the shortcut
             m.d.comb += xr[k].addr.eq(Mux(desc.conv, post.out, step.addr))
+        # P1: the reads arrive (registered); P2: into the requantization unit.
         p1_valid, p1_tag = Signal(), Signal(tag)
         p1_x = Signal.like(post_x)
         m.d.sync += [p1_valid.eq(post_valid), p1_tag.eq(post), p1_x.eq(post_x)]
-        shortcut = data.View(stream_word, Mux(desc.dst, xr[1].data, xr[0].data))
-        rule = rr.data
+        p2_valid, p2_tag = Signal(), Signal(tag)
+        p2_x = Signal.like(post_x)
+        m.d.sync += [p2_valid.eq(p1_valid), p2_tag.eq(p1_tag), p2_x.eq(p1_x)]
+        shortcut, rule = Signal(stream_word), Signal(rule_word)
+        m.d.sync += [shortcut.eq(Mux(desc.dst, xr[1].data, xr[0].data)), rule.eq(rr.data)]
         m.d.comb += [
-            rq.valid.eq(p1_valid),
-            rq.tag.eq(p1_tag),
+            rq.valid.eq(p2_valid),
+            rq.tag.eq(p2_tag),
             rq.shift.eq(desc.shift),
             rq.clamp.eq(desc.clamp),
             rq.hi.eq(desc.hi),
         ]  # fmt: skip
         for j in range(lanes):
             m.d.comb += [
-                rq.x[j].eq(p1_x[j]),
+                rq.x[j].eq(p2_x[j]),
                 rq.mult[j].eq(rule[j].mult),
                 rq.add[j].eq(rule[j].add),
                 rq.shortcut[j].eq(Mux(desc.shortcut, shortcut[j], 0)),
@@ -394,6 +405,9 @@ class Engine(wiring.Component):
                     m.next = "LOAD"
             with m.State("START"):  # the description is read
                 m.d.comb += self.busy.eq(1)
+                m.next = "DESC"
+            with m.State("DESC"):  # and registered
+                m.d.comb += self.busy.eq(1)
                 m.next = "KICK"
                 with m.If(pidx == logits_index):
                     m.d.sync += [logits_go.eq(0), classes_left.eq(s.num_classes)]
@@ -415,7 +429,7 @@ class Engine(wiring.Component):
                     m.next = "START"
             with m.State("LOGITS_ISSUE"):
                 m.d.comb += [self.busy.eq(1), logits_issue.eq(1)]
-                m.d.sync += count.eq(RequantUnit.latency)
+                m.d.sync += count.eq(RequantUnit.latency + 1)
                 m.next = "LOGITS_WAIT"
             with m.State("LOGITS_WAIT"):
                 m.d.comb += self.busy.eq(1)

@@ -13,9 +13,9 @@ __all__ = ["RequantUnit"]
 class RequantUnit(wiring.Component):
     """``y = shortcut + floor((x * M + C) / 2**shift)``, or that floor clamped to
     ``0..hi`` when ``clamp`` (a code), per lane (``docs/formats.md`` section 6c).
-    Pipelined: the product (a DSP multiply and add) is registered, then the shift,
-    clamp and add; ``y`` shows the inputs of a cycle :attr:`latency` cycles later,
-    ``valid`` and ``tag`` with it.
+    Four registered stages (the product in a DSP block, the offset, the shift, the
+    clamp or add), so that each meets 100 MHz on an ECP5: ``y`` shows the inputs of a
+    cycle :attr:`latency` cycles later, ``valid`` and ``tag`` with it.
 
     Parameters
     ----------
@@ -40,7 +40,7 @@ class RequantUnit(wiring.Component):
         Results.
     """
 
-    latency = 2
+    latency = 4
 
     def __init__(self, *, lanes: int, x_bits: int, mult_bits: int, add_bits: int,
                  shift_bits: int, y_bits: int, tag_bits: int = 1):  # fmt: skip
@@ -67,17 +67,28 @@ class RequantUnit(wiring.Component):
         m = Module()
         x_bits, mult_bits, add_bits = self.widths
         wide = max(x_bits + mult_bits, add_bits) + 1
-        valid1, tag1 = Signal(), Signal.like(self.tag)
-        m.d.sync += [valid1.eq(self.valid), tag1.eq(self.tag)]
-        m.d.sync += [self.y_valid.eq(valid1), self.y_tag.eq(tag1)]
+        # valid and tag through the four stages
+        valid, tag = [self.valid], [self.tag]
+        for k in range(self.latency - 1):
+            valid.append(Signal(name=f"valid{k + 1}"))
+            tag.append(Signal.like(self.tag, name=f"tag{k + 1}"))
+            m.d.sync += [valid[-1].eq(valid[-2]), tag[-1].eq(tag[-2])]
+        m.d.sync += [self.y_valid.eq(valid[-1]), self.y_tag.eq(tag[-1])]
         for j in range(self.lanes):
+            # 1: the product (a DSP multiply, registered); the offset and shortcut wait.
+            product = Signal(signed(x_bits + mult_bits), name=f"product{j}")
+            add1 = Signal.like(self.add[j], name=f"add{j}")
+            sc = [Signal.like(self.shortcut[j], name=f"shortcut{j}_{k}") for k in range(3)]
+            m.d.sync += [product.eq(self.x[j] * self.mult[j]), add1.eq(self.add[j]),
+                         sc[0].eq(self.shortcut[j]), sc[1].eq(sc[0]), sc[2].eq(sc[1])]  # fmt: skip
+            # 2: plus the offset.
             total = Signal(signed(wide), name=f"total{j}")
-            shortcut = Signal.like(self.shortcut[j], name=f"shortcut{j}")
-            m.d.sync += [total.eq(self.x[j] * self.mult[j] + self.add[j]),
-                         shortcut.eq(self.shortcut[j])]  # fmt: skip
+            m.d.sync += total.eq(product + add1)
+            # 3: the shift (arithmetic: floor).
             shifted = Signal(signed(wide), name=f"shifted{j}")
-            m.d.comb += shifted.eq(total >> self.shift)  # arithmetic: floor
+            m.d.sync += shifted.eq(total >> self.shift)
+            # 4: the clamp into a code, or the residual add.
             hi = self.hi
             clamped = Mux(shifted < 0, 0, Mux(shifted > hi, hi, shifted))
-            m.d.sync += self.y[j].eq(Mux(self.clamp, clamped, shortcut + shifted))
+            m.d.sync += self.y[j].eq(Mux(self.clamp, clamped, sc[2] + shifted))
         return m

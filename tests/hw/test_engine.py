@@ -80,7 +80,8 @@ def test_requant_unit_is_the_formats_rule() -> None:
             ctx.set(dut.clamp, clamp)
             ctx.set(dut.hi, hi)
             seen = []
-            for k, (x, mult, add, shortcut, valid) in enumerate([*cases, *[cases[0]] * 2]):
+            drained = [*cases, *[cases[0]] * dut.latency]  # then nothing valid
+            for k, (x, mult, add, shortcut, valid) in enumerate(drained):
                 for j in range(lanes):
                     ctx.set(dut.x[j], x[j])
                     ctx.set(dut.mult[j], mult[j])
