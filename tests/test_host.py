@@ -103,15 +103,21 @@ def test_crc_matches_amaranth_compute(spec: LinkSpec) -> None:
 
 def test_worked_frame_in_docs() -> None:
     """The examples of docs/protocol.md section 6: SET_SEED with seed 0x12345678, its
-    OK answer, and the BAD_CRC answer to a corrupted copy; the doc shows these bytes."""
+    OK answer, the BAD_CRC answer to a corrupted copy, and a READ_LOGITS with its
+    answer; the doc shows these bytes."""
     frame = encode_request(Opcode.SET_SEED, (0x12345678).to_bytes(4, "little"), SPEC)
     ok = encode_response(Status.OK, Opcode.SET_SEED, b"", SPEC)
     bad_crc = encode_response(Status.BAD_CRC, Opcode.SET_SEED, b"", SPEC)
     assert frame.hex(" ") == "a5 02 04 00 78 56 34 12 47 76"
     assert ok.hex(" ") == "a5 00 02 00 00 ea a0"
     assert bad_crc.hex(" ") == "a5 01 02 00 00 9c 14"
+    logits = b"".join(v.to_bytes(4, "little", signed=True) for v in (5, -2, 300))
+    ask = encode_request(Opcode.READ_LOGITS, b"", SPEC)
+    answer = encode_response(Status.OK, Opcode.READ_LOGITS, logits, SPEC)
+    assert ask.hex(" ") == "a5 0b 00 00 3c 6d"
+    assert answer.hex(" ") == "a5 00 0b 0c 00 05 00 00 00 fe ff ff ff 2c 01 00 00 81 b4"
     doc = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
-    for example in (frame, ok, bad_crc):
+    for example in (frame, ok, bad_crc, ask, answer):
         assert example.hex(" ") in doc
 
 

@@ -39,6 +39,12 @@ def _signed_bits(values: list[int]) -> int:
     return int(np.abs(np.asarray(values, dtype=object)).max(initial=0)).bit_length() + 1
 
 
+def stream_bits(net: IntNetwork) -> int:
+    """Signed width of the stream buffers' elements: the stream's worst case
+    (:func:`model.intnet.bounds`), not the format's cap."""
+    return _bits(bounds(net)["stream"]) + 1
+
+
 class Engine(wiring.Component):
     """A whole integer network on chip (``docs/formats.md`` section 6c), the passes of
     :meth:`spec.engine.EngineSpec.passes` one after the other: one image in, its logits
@@ -86,7 +92,7 @@ class Engine(wiring.Component):
         self.program = spec.passes(net.spec)
         s = net.spec
         worst = bounds(net)
-        self.stream_bits = _bits(worst["stream"]) + 1
+        self.stream_bits = stream_bits(net)
         self.acc_bits = _bits(max(c.acc_bound for c in s.convs())) + 1
         self.sum_bits = _bits(worst["head.sum"]) + 1
         self.y_bits = max(self.stream_bits, self.sum_bits, _bits(worst["logits"]) + 1)
