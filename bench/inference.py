@@ -41,6 +41,7 @@ from amaranth.back import verilog
 from estimator.engine import engine_estimate
 from golden.network import CIFAR_NETWORK
 from hw.engine import Engine
+from hw.engine.engine import stream_bits
 from hw.synth import RegisteredPorts, ToolError, ecp5_fmax, median, use_yowasp
 from model import infer
 from model.intnet import load
@@ -116,7 +117,7 @@ def measure(args: argparse.Namespace, lanes: int, main_point: bool) -> dict[str,
     """One row: cosimulation, synthesis, Fmax and the estimator at ``lanes``."""
     net = load(args.network)
     stimuli, n = stimuli_file(args, args.images if main_point else args.other_images)
-    engine = Engine(net, EngineSpec(lanes=lanes))
+    schedule = EngineSpec(lanes=lanes).cycles(net.spec)
     say = lambda what: print(f"  lanes {lanes}: {what} ...", file=sys.stderr, flush=True)  # noqa: E731
     say(f"Verilator, {n} images")
     sim = cosimulate(args.network, lanes, stimuli)
@@ -133,7 +134,7 @@ def measure(args: argparse.Namespace, lanes: int, main_point: bool) -> dict[str,
         "mismatches": sim["mismatches"],
         "cycles": cycles,
         "cycles_min": sim["min_cycles"],
-        "schedule": engine.cycles,
+        "schedule": schedule,
         "utilization": round(EngineSpec(lanes=lanes).useful_macs(net.spec) / lanes**2 / cycles, 4),
         "images_per_s_100mhz": round(CLOCK_MHZ * 1e6 / cycles, 1),
         "lut": util["lut"],
@@ -155,7 +156,7 @@ def measure(args: argparse.Namespace, lanes: int, main_point: bool) -> dict[str,
         except ToolError as e:
             print(f"  lanes {lanes}: ECP5 failed ({e})", file=sys.stderr)
     est = engine_estimate(
-        net.spec, lanes, stream_bits=engine.stream_bits, clock_mhz=CLOCK_MHZ, board=BOARD
+        net.spec, lanes, stream_bits=stream_bits(net), clock_mhz=CLOCK_MHZ, board=BOARD
     )
     row["estimator"] = {k: est[k] for k in ("cycles_per_image", "bram36", "dsp")}
     row["estimator_error_pct"] = {

@@ -48,6 +48,7 @@ class DeviceInfo:
     max_payload: int
     fingerprint: int
     network: int = 0
+    engine_cycles: int = 0
 
     @property
     def has_engine(self) -> bool:

@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             except ValueError as exc:
                 raise ValueError(f"--engine-lanes: {exc}") from None
             _check_engine_fits(network, engine, _fpga(args.board, variant))
-        info = network.engine_info() if network is not None else None
+        info = network.engine_info(engine) if network is not None else None
         device = DeviceSpec.of(lanes=lanes, link=LinkSpec(baud=args.baud), engine=info)
         HostLink.check(device.link, clk_hz=clk_hz)
         check_output(out, "--out", folder=True)

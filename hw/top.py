@@ -42,12 +42,12 @@ def _network(
     device: DeviceSpec, network: IntNetwork | None, engine: EngineSpec | None
 ) -> tuple[IntNetwork | None, EngineSpec]:
     """``network`` and ``engine`` checked against ``device.engine``."""
-    if network is None:
-        if device.engine is not None:
-            raise ValueError("device.engine describes a network: give it (network=)")
-    elif device.engine != network.engine_info():
-        raise ValueError("device.engine must be network.engine_info()")
-    return network, EngineSpec() if engine is None else engine
+    if network is None and device.engine is not None:
+        raise ValueError("device.engine describes a network: give it (network=)")
+    engine = EngineSpec() if engine is None else engine
+    if network is not None and device.engine != network.engine_info(engine):
+        raise ValueError("device.engine must be network.engine_info(engine)")
+    return network, engine
 
 
 class Heartbeat(wiring.Component):
@@ -94,7 +94,7 @@ class SbqCore(wiring.Component):
 
     network : IntNetwork, optional
         With an inference engine (:class:`~hw.engine.Engine`) running this network:
-        ``device.engine`` must be ``network.engine_info()``. Its logits land in a
+        ``device.engine`` must be ``network.engine_info(engine)``. Its logits land in a
         buffer that READ_LOGITS reads.
     engine : EngineSpec, optional
         The engine's lanes (16 if omitted).
@@ -185,7 +185,7 @@ class SbqCore(wiring.Component):
         index = Signal(range(info.classes))
         valid = Signal()
         m.d.comb += [
-            engine.abort.eq(handler.abort),
+            engine.drop_image.eq(handler.drop_image),
             engine.logits.ready.eq(1),
             write.addr.eq(index),
             write.data.eq(engine.logits.payload),  # sign-extended to 32 bits

@@ -70,7 +70,7 @@ class DeviceModel:
         if not isinstance(spec, DeviceSpec):
             raise TypeError(f"spec must be a DeviceSpec, not {spec!r}")
         if (spec.engine is None) != (network is None) or (
-            network is not None and network.engine_info() != spec.engine
+            network is not None and int(network.fingerprint(), 16) != spec.engine.network
         ):
             raise ValueError("network must be given exactly when spec.engine is, and match it")
         self.spec, self.network = spec, network

@@ -22,6 +22,7 @@ import numpy as np
 import spec
 from fileio import npz_bytes, write_atomic
 from spec import EngineInfo, IntNetSpec, PackingSpec
+from spec.engine import EngineSpec
 
 from .pack import pack_bits, unpack_bits
 
@@ -173,13 +174,15 @@ class IntNetwork:
         h.update(np.asarray(self.stem_bias, dtype="<i8").tobytes())
         return h.hexdigest()[:16]
 
-    def engine_info(self) -> EngineInfo:
-        """What a device running this network reports and takes over the host link."""
+    def engine_info(self, engine: EngineSpec | None = None) -> EngineInfo:
+        """What a device running this network on ``engine`` (16 lanes if omitted)
+        reports and takes over the host link."""
         s = self.spec
         return EngineInfo(
             network=int(self.fingerprint(), 16),
             image_bytes=s.in_channels * s.image_size**2,
             classes=s.num_classes,
+            cycles=(EngineSpec() if engine is None else engine).cycles(s),
         )
 
     def weight_bytes(self) -> int:

@@ -41,16 +41,21 @@ class EngineInfo(SpecBase):
         Bytes of one image (channels x side x side).
     classes : int
         Logits per image.
+    cycles : int
+        The engine's cycles per image (:meth:`spec.engine.EngineSpec.cycles`): with the
+        board's clock, its images per second.
     """
 
     network: int
     image_bytes: int
     classes: int
+    cycles: int
 
     def __post_init__(self) -> None:
         check_int("network", self.network, 1, (1 << 64) - 1)
         check_int("image_bytes", self.image_bytes, 1, 1 << 24)
         check_int("classes", self.classes, 1, 1 << 12)
+        check_int("cycles", self.cycles, 1, (1 << 32) - 1)
 
 
 @dataclass(frozen=True)
@@ -226,4 +231,5 @@ class DeviceSpec(SpecBase):
             "fingerprint": int(fingerprint(), 16),
             "max_payload": self.link.max_payload,
             "network": self.engine.network if self.engine is not None else 0,
+            "engine_cycles": self.engine.cycles if self.engine is not None else 0,
         }

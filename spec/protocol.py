@@ -223,6 +223,8 @@ RESPONSES: dict[Opcode, PayloadLayout] = {
             # The inference engine's network (``IntNetwork.fingerprint()``, 16 hex digits
             # as a little-endian 64-bit field); 0: no engine.
             ("network", 8),
+            # Its cycles per image (0: no engine).
+            ("engine_cycles", 4),
         )
     ),
     Opcode.SET_SEED: PayloadLayout(),
@@ -316,7 +318,7 @@ class LinkSpec(SpecBase):
     sync : int
         First byte of every frame, 0..255. A receiver drops bytes until it sees it.
     max_payload : int
-        Longest payload either side accepts, :data:`MIN_MAX_PAYLOAD` (37, the
+        Longest payload either side accepts, :data:`MIN_MAX_PAYLOAD` (41, the
         IDENTIFY response)..65535; the receiver buffers one.
     crc_width : int
         8, 16 or 32.

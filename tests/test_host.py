@@ -422,11 +422,11 @@ def test_run_dot_refusals(kwargs: dict[str, object], message: str) -> None:
 
 
 def test_read_results_stops_when_the_buffer_runs_dry() -> None:
-    dev, fake, _ = make(max_payload=40)  # 10 results per frame
+    dev, fake, _ = make(max_payload=44)  # 11 results per frame
     fake.model.results.extend(range(-12, 12))
     assert dev.read_results(100) == list(range(-12, 12))
     asked = [v["n"] for op, v, _ in fake.requests if op == Opcode.READ_RESULTS]
-    assert asked == [10, 10, 10]
+    assert asked == [11, 11, 11]
 
 
 def test_status_commands() -> None:
@@ -503,16 +503,16 @@ def test_device_open_uses_the_spec_baud() -> None:
 
 def test_classify_sends_images_in_frames_and_reads_their_logits() -> None:
     """Whole images through a device with the golden WRN-8-1 (64-byte images): at a
-    40-byte payload each image takes two LOAD_IMAGE frames (36 and 28 bytes); the
+    44-byte payload each image takes two LOAD_IMAGE frames (40 and 24 bytes); the
     logits are model.infer's."""
     net = load(NETWORK)
-    dev, fake, _ = make(max_payload=40, network=net)
+    dev, fake, _ = make(max_payload=44, network=net)
     images = np.random.default_rng(0).integers(0, 256, (3, 1, 8, 8), dtype=np.uint8)
     got = list(dev.classify((im.transpose(1, 2, 0).tobytes() for im in images),
                             network=net.fingerprint()))  # fmt: skip
     assert got == infer.run(net, images).tolist()
     loads = [(v["offset"], len(t)) for op, v, t in fake.requests if op == Opcode.LOAD_IMAGE]
-    assert loads == [(0, 36), (36, 28)] * 3
+    assert loads == [(0, 40), (40, 24)] * 3
     assert dev.info.network_fingerprint == net.fingerprint()
 
 

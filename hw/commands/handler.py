@@ -90,7 +90,7 @@ class CommandHandler(wiring.Component):
         The datapath's sums; always taken.
     push, pop : Out(stream.Signature(acc_bits)), In(stream.Signature(acc_bits))
         The result FIFO's write and read sides; ``pending`` (In) its level.
-    pixels, abort, clear_logits, computing, received, logits_rd, logits_valid :
+    pixels, drop_image, clear_logits, computing, received, logits_rd, logits_valid :
         With an engine (``device.engine``): the ports of :class:`LoadImage` and
         :class:`ReadLogits` of the same names.
     busy : Out(1)

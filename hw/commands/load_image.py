@@ -16,7 +16,7 @@ __all__ = ["LoadImage"]
 
 class LoadImage(Command):
     """Passes the tail's bytes to the engine's pixel stream, from byte ``offset`` of the
-    image on. Offset 0 starts a new image: a partly loaded one is dropped (``abort``)
+    image on. Offset 0 starts a new image: a partly loaded one is dropped (``drop_image``)
     and the last logits are forgotten (``clear_logits``), unless the engine is still
     computing (``BUSY``). Any other offset must be the count the engine holds, and no
     frame may run past the image (``BAD_ARGUMENT``, before any byte is passed on). The
@@ -26,7 +26,7 @@ class LoadImage(Command):
     ----------
     pixels : Out(stream.Signature(8))
         To the engine.
-    abort, clear_logits : Out(1)
+    drop_image, clear_logits : Out(1)
         Pulses: drop a partly loaded image; forget the last logits.
     computing : In(1)
         The engine holds a whole image whose logits are not out yet.
@@ -44,7 +44,7 @@ class LoadImage(Command):
             raise ValueError("LOAD_IMAGE needs a device with an inference engine")
         return {
             "pixels": Out(stream.Signature(8)),
-            "abort": Out(1),
+            "drop_image": Out(1),
             "clear_logits": Out(1),
             "computing": In(1),
             "received": Out(range(device.engine.image_bytes + 1)),
@@ -70,7 +70,7 @@ class LoadImage(Command):
                         answer(m, reply, Status.BAD_ARGUMENT)
                     with m.Else():
                         with m.If(offset == 0):
-                            m.d.comb += [self.abort.eq(1), self.clear_logits.eq(1)]
+                            m.d.comb += [self.drop_image.eq(1), self.clear_logits.eq(1)]
                             m.d.sync += self.received.eq(0)
                         with m.If(self.rx_done):  # no bytes
                             answer(m, reply, Status.OK, reply_layout.fixed_bytes,

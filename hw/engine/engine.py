@@ -74,7 +74,7 @@ class Engine(wiring.Component):
         ``num_classes`` logits per image, in class order.
     busy : Out(1)
         An image is being computed (from its first pixel to its last logit).
-    abort : In(1)
+    drop_image : In(1)
         Drop the pixels of a partly loaded image (no effect once the last one is in).
     done_pass : Out(1)
         High in the cycle that a pass's last output is written; ``pass_index`` (Out)
@@ -104,7 +104,7 @@ class Engine(wiring.Component):
                 "pixels": In(stream.Signature(8)),
                 "logits": Out(stream.Signature(signed(s.logit_bits))),
                 "busy": Out(1),
-                "abort": In(1),
+                "drop_image": In(1),
                 "done_pass": Out(1),
                 "pass_index": Out(range(len(self.program))),
             }
@@ -405,7 +405,7 @@ class Engine(wiring.Component):
                         with m.If(pixels_left == 1):
                             m.d.sync += [pidx.eq(first), pixels_left.eq(pixels), widx.eq(0)]
                             m.next = "START"
-                with m.If(self.abort):
+                with m.If(self.drop_image):
                     m.d.sync += [chan.eq(0), widx.eq(0), pixel_count.eq(0),
                                  pixels_left.eq(pixels)]  # fmt: skip
                     m.next = "LOAD"

@@ -202,4 +202,3 @@ def test_engine_estimate_prices_the_engines_own_buffers() -> None:
     assert g["memories"]["weights"]["words"] == 9 + 54 + 18 + 180 + 72 + 720 + 4
     assert g["dsp"] == 34 and g["bram_fits"] and g["dsp_fits"]
     assert g["images_per_s"] == round(100e6 / g["cycles_per_image"], 1)
-

@@ -22,7 +22,7 @@ from .test_top import run_core
 
 NET = load(NETWORK)
 ENGINE = EngineSpec(lanes=32)
-DEVICE = DeviceSpec.of(lanes=8, depth=16, result_depth=4, engine=NET.engine_info(),
+DEVICE = DeviceSpec.of(lanes=8, depth=16, result_depth=4, engine=NET.engine_info(ENGINE),
                        link=LinkSpec(max_payload=48))  # fmt: skip
 #: Idle cycles after an image's last byte: the engine is done by then.
 SETTLE = ENGINE.cycles(NET.spec) + 50

@@ -45,10 +45,10 @@ def test_identify_magic_is_sbq() -> None:
 
 
 def test_min_max_payload_is_the_identify_response() -> None:
-    assert MIN_MAX_PAYLOAD == RESPONSES[Opcode.IDENTIFY].fixed_bytes == 37
-    LinkSpec(max_payload=37)
-    with pytest.raises(ValueError, match=r"^max_payload must be in 37\.\.65535, not 36$"):
-        LinkSpec(max_payload=36)
+    assert MIN_MAX_PAYLOAD == RESPONSES[Opcode.IDENTIFY].fixed_bytes == 41
+    LinkSpec(max_payload=41)
+    with pytest.raises(ValueError, match=r"^max_payload must be in 41\.\.65535, not 40$"):
+        LinkSpec(max_payload=40)
 
 
 def test_request_lengths() -> None:
