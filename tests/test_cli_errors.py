@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from golden.network import CIFAR_NETWORK, NETWORK
+
 CORRUPT = Path(__file__).resolve()  # a file that is no checkpoint, no JSON table, no folder
 
 CASES = [
@@ -18,6 +20,26 @@ CASES = [
     ("hw.build", ["--board", "arty_a7", "--lanes", "0"], "lanes"),
     ("hw.build", ["--board", "arty_a7", "--baud", "0"], "baud"),
     ("hw.build", ["--board", "arty_a7", "--out", str(CORRUPT)], "out"),
+    ("hw.build", ["--board", "arty_a7", "--network", str(CORRUPT)], "integer network"),
+    (
+        "hw.build",
+        ["--board", "icebreaker", "--network", str(CIFAR_NETWORK)],
+        "block RAM",
+    ),
+    (
+        "hw.build",
+        [
+            "--board",
+            "arty_a7",
+            "--network",
+            str(NETWORK),
+            "--engine-lanes",
+            "3",
+        ],
+        "engine-lanes",
+    ),
+    ("host.classify", ["--port", "x", "--images", str(CORRUPT)], "images"),
+    ("host.classify", ["--port", "x", "--images", str(CORRUPT), "--limit", "0"], "limit"),
     ("golden", ["--dir", str(CORRUPT)], "dir"),
     ("golden", ["--check", "--dir", "/nonexistent-golden"], "dir"),
     ("estimator", ["--lanes", "4096"], "lanes"),

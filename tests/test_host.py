@@ -34,6 +34,7 @@ from host import (
     encode_response,
     read_response,
 )
+from host.classify import main as classify_main
 from model import infer
 from model.binarize import binarize
 from model.device import DeviceModel
@@ -542,3 +543,36 @@ def test_image_commands_refuse_what_does_not_fit() -> None:
     assert dev.read_logits() == infer.run(net, np.ones((1, 1, 8, 8), np.uint8))[0].tolist()
     fake.override[Opcode.READ_LOGITS] = (Status.BUSY, Opcode.READ_LOGITS, b"")
     assert dev.read_logits() is None
+
+
+def test_classify_cli_checks_every_logit(tmp_path: Path, monkeypatch, capsys) -> None:
+    """``python -m host.classify`` against a fake device running the golden WRN-8-1:
+    every logit equal to model.infer's, the accuracy printed; a file with another
+    network is refused before any image is sent."""
+    net = load(NETWORK)
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (5, 1, 8, 8), dtype=np.uint8)
+    labels = infer.run(net, images).argmax(1)
+    labels[0] = (labels[0] + 1) % 10
+    path = tmp_path / "images.npz"
+    np.savez(path, images=images, labels=labels)
+    fakes: list[FakeDevice] = []
+
+    def open_fake(port: str, link: LinkSpec, *, timeout: float) -> Device:
+        dev, fake, _ = make(network=net)
+        fakes.append(fake)
+        return dev
+
+    monkeypatch.setattr(Device, "open", open_fake)
+    assert classify_main(["--port", "x", "--images", str(path), "--check", str(NETWORK)]) == 0
+    out = capsys.readouterr().out
+    assert "5/5 logits equal" in out and "accuracy: 80.00 % (5 images)" in out
+    assert f"engine: {net.engine_info().cycles:,} cycles per image" in out
+    other = tmp_path / "other.npz"
+    changed = load(NETWORK)
+    changed.bits["head"] = changed.bits["head"].copy()
+    changed.bits["head"][0, 0] ^= 1
+    changed.save(other)
+    assert classify_main(["--port", "x", "--images", str(path), "--check", str(other)]) == 1
+    assert "the device runs network" in capsys.readouterr().err
+    assert not any(op == Opcode.LOAD_IMAGE for op, _, _ in fakes[-1].requests)
