@@ -331,7 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, help="output folder (default build/<board>-<variant>)")
     parser.add_argument(
-        "--lanes", type=int, help="datapath lanes (default 32; 8 on the iCEBreaker)"
+        "--lanes",
+        type=int,
+        help="datapath lanes (default 32; 8 on the iCEBreaker and beside --network)",
     )
     parser.add_argument("--baud", type=int, default=115200, help="UART baud (default 115200)")
     parser.add_argument("--program", action="store_true", help="load the bitstream onto the board")
@@ -350,7 +352,9 @@ def main(argv: list[str] | None = None) -> int:
             f"not {args.variant!r}"
         )
     out = (args.out or Path("build") / f"{args.board}-{variant}").resolve()
-    lanes = args.lanes if args.lanes is not None else board.lanes
+    # Beside an engine the training datapath shrinks to 8 lanes unless told: at 32 it
+    # and a 16-lane engine take 95 % of an A7-35T's LUTs (Yosys estimate).
+    lanes = args.lanes if args.lanes is not None else (8 if args.network else board.lanes)
     platform = board.variants[variant]()
     clk_hz = int(platform.default_clk_frequency)
     network, engine = None, EngineSpec()

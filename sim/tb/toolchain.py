@@ -46,8 +46,16 @@ PRIMITIVE_MODELS = {"DP16KD": ROOT / "sim" / "hdl" / "dp16kd.v"}
 #: Verilator lint: Amaranth's Verilog compares and assigns across widths on purpose.
 #: Yosys's Verilog of an Amaranth FSM has a `casez` on the state register that leaves
 #: unused encodings out (CASEINCOMPLETE) and may have an `always @*` that reads nothing
-#: (ALWNEVER): both harmless in generated code.
-VERILATOR_ARGS = ["-Wno-WIDTH", "-Wno-CASEINCOMPLETE", "-Wno-ALWNEVER"]
+#: (ALWNEVER): both harmless in generated code. The whole top's Verilog also has
+#: zero-width wires for empty payload structs (ASCRANGE, `[-1:0]`) and `length >= 0`
+#: comparisons from the link's length checks (UNSIGNED): generated, harmless.
+VERILATOR_ARGS = [
+    "-Wno-WIDTH",
+    "-Wno-CASEINCOMPLETE",
+    "-Wno-ALWNEVER",
+    "-Wno-ASCRANGE",
+    "-Wno-UNSIGNED",
+]
 
 #: Icarus language generation, after the runner's own ``-g2012`` (the last one wins).
 #: Yosys's ``write_verilog`` starts every combinational ``always @*`` block at time 0
