@@ -20,7 +20,15 @@ import numpy as np
 
 from model.intnet import IntNetwork
 
-__all__ = ["CIFAR_IMAGES", "CIFAR_NETWORK", "NETWORK", "digits_8x8", "train_float", "train_network"]
+__all__ = [
+    "CIFAR_IMAGES",
+    "CIFAR_NETWORK",
+    "DIGITS_IMAGES",
+    "NETWORK",
+    "digits_8x8",
+    "train_float",
+    "train_network",
+]
 
 _HERE = Path(__file__).resolve().parent
 #: The committed networks and stimuli live beside the cases, outside ``<block>/``, so the
@@ -36,6 +44,9 @@ CIFAR_NETWORK = _HERE / "network_wrn20_1_cifar10.npz"
 #: Three CIFAR-10 test images of that copy (test indices 0, 1000, 2000: classes 0, 1,
 #: 2, as the copy's test split is sorted by class) and their labels.
 CIFAR_IMAGES = _HERE / "cifar10_test_images.npz"
+#: The first ten test images of :func:`digits_8x8` and their labels (``images``,
+#: ``labels``): what ``python -m host.classify`` sends the digits network in the README.
+DIGITS_IMAGES = _HERE / "digits_test_images.npz"
 
 
 def digits_8x8() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

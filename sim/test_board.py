@@ -12,10 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from golden.network import NETWORK, digits_8x8
+from golden.network import DIGITS_IMAGES, NETWORK
 from host.classify import main as classify
 
 from .tb.toolchain import ROOT, missing
@@ -28,9 +27,7 @@ def test_classify_through_the_virtual_board(tmp_path: Path, capsys) -> None:
     reason = missing("verilator")
     if reason:
         pytest.skip(reason)
-    _, _, images, labels = digits_8x8()
-    stimuli = tmp_path / "digits.npz"
-    np.savez(stimuli, images=images[:10], labels=labels[:10])
+    stimuli = DIGITS_IMAGES
     pty_file = tmp_path / "pty"
     board = subprocess.Popen(
         [sys.executable, "-m", "sim.board", "--network", str(NETWORK), "--engine-lanes", "8",

@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import golden
 from golden.__main__ import main
 from golden.generate import GOLDEN_DIR, MANIFEST, differences
+from golden.network import DIGITS_IMAGES, digits_8x8
 
 
 def test_committed_set_is_current(capsys: pytest.CaptureFixture[str]) -> None:
@@ -76,3 +78,11 @@ def test_loader_refuses_unknown_block() -> None:
         ValueError, match="block must be one of binarize, intnet, lfsr, pack, store"
     ):
         golden.cases("nope")
+
+
+def test_digit_images_are_the_first_ten_test_digits() -> None:
+    """golden/digits_test_images.npz (what the README's classify command sends) is the
+    first ten test images of the digits split the golden network was trained on."""
+    _, _, images, labels = digits_8x8()
+    with np.load(DIGITS_IMAGES) as z:
+        assert (z["images"] == images[:10]).all() and (z["labels"] == labels[:10]).all()
