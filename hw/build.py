@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amaranth.back import verilog
 from amaranth.build import Platform
@@ -44,16 +44,16 @@ from amaranth_boards.ulx3s import (
 
 from estimator.engine import engine_estimate
 from fileio import OutputError, check_output, write_atomic
-from model.intnet import IntNetwork, load
 from spec import DeviceSpec, LinkSpec
 from spec.boards import FPGAS, Fpga
 from spec.engine import EngineSpec
 
-from .engine import Engine
-from .engine.engine import stream_bits
 from .link import HostLink
 from .synth import ToolError, use_yowasp, xc7_utilization
 from .top import BoardTop
+
+if TYPE_CHECKING:
+    from model.intnet import IntNetwork
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,8 @@ def _fpga(board: str, variant: str) -> Fpga | None:
 def _check_engine_fits(network: IntNetwork, engine: EngineSpec, fpga: Fpga | None) -> None:
     """Refuse, before any build step, an engine whose memories or multipliers the part
     cannot hold (the estimator's figures, from the engine's own buffer sizes)."""
+    from .engine.engine import stream_bits
+
     if fpga is None:
         return
     est = engine_estimate(network.spec, engine.lanes, stream_bits=stream_bits(network),
@@ -213,6 +215,8 @@ def build_xilinx(
         "lanes": top.device.lanes,
     }
     if top.network is not None:
+        from .engine import Engine
+
         progress.step("Yosys synth_xilinx of the engine alone (its share)")
         engine = Engine(top.network, top.engine_spec)
         (out / "engine").mkdir(exist_ok=True)
@@ -360,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     network, engine = None, EngineSpec()
     try:
         if args.network is not None:
+            from model.intnet import load  # only with --network: the file's format
+
             network = load(args.network)
             try:
                 engine = EngineSpec(lanes=args.engine_lanes)

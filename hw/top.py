@@ -10,20 +10,23 @@ block is built in ``elaborate``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from amaranth.build import ResourceError
 from amaranth.hdl import Cat, Elaboratable, Module, Signal, unsigned
 from amaranth.lib import fifo, io, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from model.intnet import IntNetwork
 from spec import DeviceSpec
 from spec.engine import EngineSpec
 
 from .commands import CommandHandler
-from .engine import Engine
 from .link import COMMAND_LAYOUT, RESPONSE_LAYOUT, HostLink
 from .store import BinarizeAndStore
 from .xnor_acc import ALL_MODES, XnorAccumulator
+
+if TYPE_CHECKING:
+    from model.intnet import IntNetwork
 
 __all__ = ["BoardTop", "Heartbeat", "SbqCore", "SbqTop"]
 
@@ -176,6 +179,8 @@ class SbqCore(wiring.Component):
 
     def _engine(self, m: Module, handler: CommandHandler) -> None:
         """The inference engine behind LOAD_IMAGE, and the buffer READ_LOGITS reads."""
+        from .engine import Engine  # the engine needs the network's file format (model)
+
         info = self.device.engine
         m.submodules.engine = engine = Engine(self.network, self.engine_spec)
         m.submodules.logits = logits = memory.Memory(shape=32, depth=info.classes, init=[])

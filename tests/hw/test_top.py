@@ -606,8 +606,8 @@ def test_heartbeat_is_the_counters_top_bit() -> None:
         (lambda: device_spec({"result_depth": 0}), ValueError,
          r"^result_depth must be in 1\.\.65536, not 0$"),
         (lambda: SbqCore("spec"), TypeError, r"^device must be a DeviceSpec, not 'spec'$"),
-        (lambda: spec.DeviceSpec.of(lanes=32, act_bits=12, link=LinkSpec(max_payload=40)),
-         ValueError, r"^max_payload must hold one beat of 32 codes \(65 bytes\), not 40$"),
+        (lambda: spec.DeviceSpec.of(lanes=32, act_bits=12, link=LinkSpec(max_payload=44)),
+         ValueError, r"^max_payload must hold one beat of 32 codes \(65 bytes\), not 44$"),
         (lambda: CommandHandler(LINK), TypeError, r"^device must be a DeviceSpec, not LinkSpec\("),
         (lambda: spec.DeviceSpec(weight_depth=0), ValueError,
          r"^weight_depth must be in 1\.\.16777216, not 0$"),
@@ -632,10 +632,11 @@ def test_signatures_and_identify() -> None:
     # The IDENTIFY answer, written out from docs/protocol.md's table.
     status, body = DeviceModel(top.device).handle(Opcode.IDENTIFY, b"")
     fingerprint = int(spec.fingerprint(), 16).to_bytes(8, "little")
-    assert (status, body) == (Status.OK, b"sbq" + bytes([2]) + (32).to_bytes(2, "little")
+    no_engine = bytes(8 + 4)  # network 0, engine cycles 0
+    assert (status, body) == (Status.OK, b"sbq" + bytes([3]) + (32).to_bytes(2, "little")
                               + bytes([8, 32]) + (1024).to_bytes(4, "little") * 2
                               + bytes([32]) + (32).to_bytes(2, "little")
-                              + (1024).to_bytes(2, "little") + fingerprint)  # fmt: skip
+                              + (1024).to_bytes(2, "little") + fingerprint + no_engine)  # fmt: skip
     Fragment.get(top, None)
 
 
