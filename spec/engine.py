@@ -81,7 +81,7 @@ class Pass:
 #: and register, the window walker's start, and the drain until its last output is
 #: written (the walker's stages, the read and its register, the add/subtract array,
 #: the rule read and its register, the requantization's four stages).
-PASS_OVERHEAD = 16
+PASS_OVERHEAD = 17
 #: Cycles the ``logits`` pass adds to the logits it sends: once its description read
 #: and register, and per group of ``lanes`` classes the sums to the rule, the rule's
 #: read and register and the requantization.

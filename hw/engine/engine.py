@@ -19,10 +19,10 @@ __all__ = ["Engine"]
 #: Width of every code in the code buffers: the stem's input codes are 8-bit.
 CODE_BITS = 8
 #: Cycles from the walker's ``busy`` falling to the last output's write: its last
-#: step on ``step`` (1), the read and its register (2), the add/subtract array
+#: step on ``step`` (2), the read and its register (2), the add/subtract array
 #: (:attr:`MacArray.latency`), the rule and shortcut read and register (2), the
 #: requantization (:attr:`RequantUnit.latency`).
-WRITE_LATENCY = 1 + 2 + MacArray.latency + 2 + RequantUnit.latency
+WRITE_LATENCY = 2 + 2 + MacArray.latency + 2 + RequantUnit.latency
 #: Cycles of a pass besides its steps: the description read and register, the
 #: walker's start, the cycle its ``busy`` falls, and the drain.
 DRAIN = PASS_OVERHEAD - 4

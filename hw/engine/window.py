@@ -60,8 +60,9 @@ class WindowWalker(wiring.Component):
     ``src_groups``, reads the padding (``inside`` low).
 
     ``start`` (a pulse, with ``geometry`` held for the whole pass) begins; steps come out
-    on ``step`` two cycles later, one a cycle with ``valid`` high. ``busy`` is high
-    while steps remain to be issued: the last one is on ``step`` two cycles after it
+    on ``step`` three cycles later, one a cycle with ``valid`` high (the position, the
+    products of the address, the address: each stage registered). ``busy`` is high
+    while steps remain to be issued: the last one is on ``step`` three cycles after it
     falls.
 
     Parameters
@@ -119,11 +120,16 @@ class WindowWalker(wiring.Component):
             ax.eq(ix),
             agroup.eq(group),
         ]
-        # Stage 2: the word address.
+        # Stage 2: the products (DSP blocks, registered); stage 3: the word address.
+        b = Signal.like(a)
+        row, column, bgroup = Signal(addr_bits), Signal(addr_bits), Signal(group_bits)
         m.d.sync += [
-            self.step.eq(a),
-            self.step.addr.eq(ay * g.row_words + ax * g.src_groups + agroup),
+            b.eq(a),
+            row.eq(ay * g.row_words),
+            column.eq(ax * g.src_groups),
+            bgroup.eq(agroup),
         ]
+        m.d.sync += [self.step.eq(b), self.step.addr.eq(row + column + bgroup)]
 
         m.d.comb += self.busy.eq(running)
         with m.If(self.start):
