@@ -16,14 +16,12 @@ from typing import Any
 
 from spec import IntNetSpec
 from spec.boards import Fpga
-from spec.engine import EngineSpec
+from spec.engine import CODE_BITS, EngineSpec
 
 from .fpga import bram36
 
 __all__ = ["engine_estimate"]
 
-#: Code-buffer element width (the engine's ``CODE_BITS``: the stem's 8-bit input codes).
-CODE_BITS = 8
 #: The widest signed operand one DSP48E1 multiplier port takes (25 x 18).
 DSP_PORT_BITS = 25
 #: DSP blocks besides the requantization lanes: the window walker's address products.

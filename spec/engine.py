@@ -32,7 +32,10 @@ from dataclasses import dataclass
 from ._base import SpecBase, check_int
 from .network import IntNetSpec
 
-__all__ = ["EngineSpec", "Pass"]
+__all__ = ["CODE_BITS", "EngineSpec", "Pass"]
+
+#: Width of every code in the engine's code buffers: the stem's input codes are 8-bit.
+CODE_BITS = 8
 
 
 @dataclass(frozen=True)

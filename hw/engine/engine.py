@@ -8,7 +8,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from model.intnet import IntNetwork, bounds
-from spec.engine import PASS_OVERHEAD, EngineSpec, Pass
+from spec.engine import CODE_BITS, PASS_OVERHEAD, EngineSpec, Pass
 
 from .mac import MacArray
 from .requant import RequantUnit
@@ -16,8 +16,6 @@ from .window import Geometry, WindowWalker
 
 __all__ = ["Engine"]
 
-#: Width of every code in the code buffers: the stem's input codes are 8-bit.
-CODE_BITS = 8
 #: Cycles from the walker's ``busy`` falling to the last output's write: its last
 #: step on ``step`` (2), the read and its register (2), the add/subtract array
 #: (:attr:`MacArray.latency`), the rule and shortcut read and register (2), the
