@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import numpy as np
 from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
@@ -18,15 +20,17 @@ __all__ = ["Engine"]
 
 #: Cycles from the walker's ``busy`` falling to the last output's write: its last
 #: step on ``step`` (2), the read and its register (2), the add/subtract array
-#: (:attr:`MacArray.latency`), the rule and shortcut read and register (2), the
-#: requantization (:attr:`RequantUnit.latency`).
-WRITE_LATENCY = 2 + 2 + MacArray.latency + 2 + RequantUnit.latency
+#: (:attr:`MacArray.latency`), the rule and shortcut addresses registered, read and
+#: registered (3), the requantization (:attr:`RequantUnit.latency`), the write's
+#: register (1).
+POST_LATENCY = 3
+WRITE_LATENCY = 2 + 2 + MacArray.latency + POST_LATENCY + RequantUnit.latency + 1
 #: Cycles of a pass besides its steps: the description read and register, the
 #: walker's start, the cycle its ``busy`` falls, and the drain.
 DRAIN = PASS_OVERHEAD - 4
 assert DRAIN >= WRITE_LATENCY, "spec.engine.PASS_OVERHEAD is shorter than the pipeline"
 
-DST_STREAM, DST_CODES, DST_SUM = 0, 1, 2
+DST_STREAM, DST_CODES, DST_SUM, DST_NONE = 0, 1, 2, 3
 
 
 def _bits(value: int) -> int:
@@ -35,6 +39,24 @@ def _bits(value: int) -> int:
 
 def _signed_bits(values: list[int]) -> int:
     return int(np.abs(np.asarray(values, dtype=object)).max(initial=0)).bit_length() + 1
+
+
+class _Write(NamedTuple):
+    """What drives a block RAM's write port a cycle later (:func:`_registered_write`)."""
+
+    en: Signal
+    addr: Signal
+    data: Signal
+
+
+def _registered_write(m: Module, port: memory.WritePort, shape: Any, name: str) -> _Write:
+    """Signals whose values reach ``port`` through registers: the choice between the
+    port's writers (the image's load, the passes' outputs) and its fan-out to every
+    lane's bits then never runs into the block RAM's pins."""
+    staged = _Write(Signal(name=f"{name}_en"), Signal.like(port.addr, name=f"{name}_addr"),
+                    Signal(shape, name=f"{name}_data"))  # fmt: skip
+    m.d.sync += [port.en.eq(staged.en), port.addr.eq(staged.addr), port.data.eq(staged.data)]
+    return staged
 
 
 def stream_bits(net: IntNetwork) -> int:
@@ -160,7 +182,6 @@ class Engine(wiring.Component):
         sb = self.stream_bits
         q_max = (1 << s.act_bits) - 1
         body = [(i, p) for i, p in enumerate(self.program) if p.kind in ("window", "conv")]
-        logits_index = len(self.program) - 1
 
         # Buffers, sized by what the program puts in them.
         depth = spec.buffers(s)
@@ -208,9 +229,11 @@ class Engine(wiring.Component):
             m.submodules[name] = mem
         self.memories = {"x": xmem, "c": cmem}
         xr = [mem.read_port() for mem in xmem]
-        xw = [mem.write_port() for mem in xmem]
+        xw = [_registered_write(m, mem.write_port(), stream_word, f"x{k}w")
+              for k, mem in enumerate(xmem)]  # fmt: skip
         cr = [mem.read_port() for mem in cmem]
-        cw = [mem.write_port() for mem in cmem]
+        cw = [_registered_write(m, mem.write_port(), code_word, f"c{k}w")
+              for k, mem in enumerate(cmem)]  # fmt: skip
         wr, rr, dr = wrom.read_port(), rrom.read_port(), drom.read_port()
 
         pidx = Signal(range(len(self.program)))
@@ -286,34 +309,39 @@ class Engine(wiring.Component):
             m.d.comb += [post_valid.eq(d3.valid & d3.last), post.out.eq(d3.out),
                          post.go.eq(d3.go)]  # fmt: skip
             m.d.comb += [post_x[j].eq(wacc[j]) for j in range(lanes)]
-        m.d.comb += rr.addr.eq(desc.rbase + post.go)
+        # The rule's and the shortcut's addresses are registered (the sequencer's choice
+        # of group and the rule base's adder would otherwise run into the block RAMs'
+        # address pins); the reads arrive a cycle later and are registered in turn. The
+        # operand keeps pace through POST_LATENCY registers into the requantization unit.
+        rule_addr, shortcut_addr = Signal(addr_bits), Signal(addr_bits)
+        m.d.sync += [rule_addr.eq(desc.rbase + post.go), shortcut_addr.eq(post.out)]
+        m.d.comb += rr.addr.eq(rule_addr)
         for k in (0, 1):  # a stream's read port: the walker's source, else the shortcut
-            m.d.comb += xr[k].addr.eq(Mux(desc.conv, post.out, step.addr))
-        # P1: the reads arrive (registered); P2: into the requantization unit.
-        p1_valid, p1_tag = Signal(), Signal(tag)
-        p1_x = Signal.like(post_x)
-        m.d.sync += [p1_valid.eq(post_valid), p1_tag.eq(post), p1_x.eq(post_x)]
-        p2_valid, p2_tag = Signal(), Signal(tag)
-        p2_x = Signal.like(post_x)
-        m.d.sync += [p2_valid.eq(p1_valid), p2_tag.eq(p1_tag), p2_x.eq(p1_x)]
+            m.d.comb += xr[k].addr.eq(Mux(desc.conv, shortcut_addr, step.addr))
+        p_valid, p_tag, p_x = post_valid, post, post_x
+        for k in range(POST_LATENCY):
+            nxt = Signal(name=f"p{k + 1}_valid"), Signal(tag, name=f"p{k + 1}_tag")
+            nxt_x = Signal.like(post_x, name=f"p{k + 1}_x")
+            m.d.sync += [nxt[0].eq(p_valid), nxt[1].eq(p_tag), nxt_x.eq(p_x)]
+            p_valid, p_tag, p_x = *nxt, nxt_x
         shortcut, rule = Signal(stream_word), Signal(rule_word)
         m.d.sync += [shortcut.eq(Mux(desc.dst, xr[1].data, xr[0].data)), rule.eq(rr.data)]
         m.d.comb += [
-            rq.valid.eq(p2_valid),
-            rq.tag.eq(p2_tag),
+            rq.valid.eq(p_valid),
+            rq.tag.eq(p_tag),
             rq.shift.eq(desc.shift),
             rq.clamp.eq(desc.clamp),
             rq.hi.eq(desc.hi),
         ]  # fmt: skip
         for j in range(lanes):
             m.d.comb += [
-                rq.x[j].eq(p2_x[j]),
+                rq.x[j].eq(p_x[j]),
                 rq.mult[j].eq(rule[j].mult),
                 rq.add[j].eq(rule[j].add),
                 rq.shortcut[j].eq(Mux(desc.shortcut, shortcut[j], 0)),
             ]
         y_tag = data.View(tag, rq.y_tag)
-        write = rq.y_valid & (pidx != logits_index)
+        write = rq.y_valid
         for k in (0, 1):
             with m.If(write & (desc.dst_kind == DST_STREAM) & (desc.dst == k)):
                 m.d.comb += [xw[k].en.eq(1), xw[k].addr.eq(y_tag.out)]
@@ -335,7 +363,7 @@ class Engine(wiring.Component):
         only the rule's fields count)."""
         spec = self.spec
         if p.kind == "logits":
-            return {"rbase": rbase[i], "shift": self._shift(p)}
+            return {"rbase": rbase[i], "shift": self._shift(p), "dst_kind": DST_NONE}
         in_groups = spec.groups(p.cin) if p.kind == "conv" else 1
         src_groups = spec.groups(p.cin)
         dst_kind = {"x": DST_STREAM, "c": DST_CODES, "s": DST_SUM}[p.dst[0]]
@@ -433,7 +461,7 @@ class Engine(wiring.Component):
                     m.next = "START"
             with m.State("LOGITS_ISSUE"):
                 m.d.comb += [self.busy.eq(1), logits_issue.eq(1)]
-                m.d.sync += count.eq(RequantUnit.latency + 1)
+                m.d.sync += count.eq(POST_LATENCY + RequantUnit.latency - 1)
                 m.next = "LOGITS_WAIT"
             with m.State("LOGITS_WAIT"):
                 m.d.comb += self.busy.eq(1)

@@ -3,19 +3,37 @@ residual add."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import C, Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["RequantUnit"]
 
+#: Bits of ``x`` per partial product: an unsigned 17-bit piece, zero-extended, is the
+#: signed 18-bit operand of one ECP5 MULT18X18D or Xilinx DSP48E1 port.
+CHUNK_BITS = 17
+
+
+def _chunks(x: Value, x_bits: int) -> list[tuple[int, Value]]:
+    """``x`` (signed, ``x_bits`` wide) as ``(low bit, signed piece)`` pairs whose
+    weighted sum is ``x``: unsigned 17-bit pieces zero-extended, the top one signed.
+    ``x * M`` as a sum of such products needs no adder between a DSP block and its
+    output register, where one wide product does (the ECP5's path at 90 MHz)."""
+    pieces = []
+    for low in range(0, x_bits, CHUNK_BITS):
+        high = min(low + CHUNK_BITS, x_bits)
+        bits = x[low:high]
+        pieces.append((low, bits.as_signed() if high == x_bits else Cat(bits, C(0, 1)).as_signed()))
+    return pieces
+
 
 class RequantUnit(wiring.Component):
     """``y = shortcut + floor((x * M + C) / 2**shift)``, or that floor clamped to
     ``0..hi`` when ``clamp`` (a code), per lane (``docs/formats.md`` section 6c).
-    Four registered stages (the product in a DSP block, the offset, the shift, the
-    clamp or add), so that each meets 100 MHz on an ECP5: ``y`` shows the inputs of a
-    cycle :attr:`latency` cycles later, ``valid`` and ``tag`` with it.
+    Four registered stages (the partial products in DSP blocks, their sum and the
+    offset, the shift, the clamp or add), so that each meets 100 MHz on an ECP5:
+    ``y`` shows the inputs of a cycle :attr:`latency` cycles later, ``valid`` and
+    ``tag`` with it.
 
     Parameters
     ----------
@@ -75,15 +93,20 @@ class RequantUnit(wiring.Component):
             m.d.sync += [valid[-1].eq(valid[-2]), tag[-1].eq(tag[-2])]
         m.d.sync += [self.y_valid.eq(valid[-1]), self.y_tag.eq(tag[-1])]
         for j in range(self.lanes):
-            # 1: the product (a DSP multiply, registered); the offset and shortcut wait.
-            product = Signal(signed(x_bits + mult_bits), name=f"product{j}")
+            # 1: the partial products, one DSP multiply each, registered; the offset and
+            # shortcut wait.
+            parts = []
+            for k, (low, chunk) in enumerate(_chunks(self.x[j], x_bits)):
+                part = Signal(signed(len(chunk) + mult_bits), name=f"product{j}_{k}")
+                m.d.sync += part.eq(chunk * self.mult[j])
+                parts.append(part if low == 0 else part << low)
             add1 = Signal.like(self.add[j], name=f"add{j}")
             sc = [Signal.like(self.shortcut[j], name=f"shortcut{j}_{k}") for k in range(3)]
-            m.d.sync += [product.eq(self.x[j] * self.mult[j]), add1.eq(self.add[j]),
-                         sc[0].eq(self.shortcut[j]), sc[1].eq(sc[0]), sc[2].eq(sc[1])]  # fmt: skip
-            # 2: plus the offset.
+            m.d.sync += [add1.eq(self.add[j]), sc[0].eq(self.shortcut[j]), sc[1].eq(sc[0]),
+                         sc[2].eq(sc[1])]  # fmt: skip
+            # 2: their sum plus the offset.
             total = Signal(signed(wide), name=f"total{j}")
-            m.d.sync += total.eq(product + add1)
+            m.d.sync += total.eq(sum(parts, add1))
             # 3: the shift (arithmetic: floor).
             shifted = Signal(signed(wide), name=f"shifted{j}")
             m.d.sync += shifted.eq(total >> self.shift)

@@ -8,7 +8,7 @@ the source tree; ``sim_build/`` is ignored by git.
 
 Two things make the Verilator builds practical here (see :data:`VERILATOR_MAKE`): a
 compile cache for Verilator's run-time library, which every build folder would otherwise
-compile again, and ``-O0`` for the design's C++.
+compile again, and ``-O0`` for the design's C++ unless a caller asks for more.
 """
 
 from __future__ import annotations
@@ -73,10 +73,6 @@ VERILATOR_MAKE = {
     # file and every build fails with "linker input file not found". GCC and Clang both
     # read a precompiled header through `-include`.
     "CFG_CXXFLAGS_PCH_I": "-include",
-    # The design's C++ at -O0: at -Os its compile took about 80 s for the 32-lane LFSR
-    # bank here, while a cosimulation's run time is mostly cocotb's Python per clock.
-    "OPT_FAST": "-O0",
-    "OPT_SLOW": "-O0",
 }
 
 
@@ -261,11 +257,17 @@ def _primitive_models(source: Path) -> list[Path]:
     return [path for name, path in PRIMITIVE_MODELS.items() if re.search(rf"\b{name}\b", text)]
 
 
+def _make_variables(opt: str) -> dict[str, str]:
+    """:data:`VERILATOR_MAKE` with the design's evaluation code optimised at ``opt``;
+    the code that runs once (construction, memory initial contents) stays at ``-O0``."""
+    return {**VERILATOR_MAKE, "OPT_FAST": opt, "OPT_SLOW": "-O0"}
+
+
 @contextlib.contextmanager
-def _verilator_make_variables() -> Iterator[dict[str, str]]:
-    """MAKEFLAGS carrying :data:`VERILATOR_MAKE` and the run-time library's compile cache
-    (``sim/tb/objcache.py``) for the duration of one build."""
-    variables = dict(VERILATOR_MAKE)
+def _verilator_make_variables(opt: str) -> Iterator[dict[str, str]]:
+    """MAKEFLAGS carrying :func:`_make_variables` and the run-time library's compile
+    cache (``sim/tb/objcache.py``) for the duration of one build."""
+    variables = _make_variables(opt)
     cache = BUILD_ROOT / ".verilator-objcache"
     cache.mkdir(parents=True, exist_ok=True)
     launcher = cache / "objcache.sh"
@@ -304,7 +306,9 @@ def _icarus_waves(folder: Path, toplevel: str) -> Path:
     return path
 
 
-def _build(runner: Any, sim: str, source: Path, folder: Path, toplevel: str, waves: bool) -> None:
+def _build(
+    runner: Any, sim: str, source: Path, folder: Path, toplevel: str, waves: bool, opt: str
+) -> None:
     kwargs: dict[str, Any] = {
         "sources": [source, *_primitive_models(source)],
         "hdl_toplevel": toplevel,
@@ -328,7 +332,7 @@ def _build(runner: Any, sim: str, source: Path, folder: Path, toplevel: str, wav
             [
                 *(hashlib.sha256(p.read_bytes()).hexdigest() for p in kwargs["sources"]),
                 VERILATOR_ARGS,
-                VERILATOR_MAKE,
+                _make_variables(opt),
                 waves,
                 importlib.metadata.version("verilator"),
                 importlib.metadata.version("cocotb"),
@@ -339,7 +343,11 @@ def _build(runner: Any, sim: str, source: Path, folder: Path, toplevel: str, wav
     if stamp.exists() and stamp.read_text() == key and (folder / toplevel).exists():
         return
     stamp.unlink(missing_ok=True)
-    with _verilator_make_variables():
+    # make would keep objects (and precompiled headers) built under other flags:
+    # Verilator leaves C++ whose text did not change as it was, time stamps included.
+    for stale in (*folder.glob("*.o"), *folder.glob("*.a"), *folder.glob("*.gch")):
+        stale.unlink()
+    with _verilator_make_variables(opt):
         runner.build(**kwargs, build_args=VERILATOR_ARGS)
     stamp.write_text(key)
 
@@ -370,8 +378,15 @@ def run(
     module: str,
     facts: Callable[[Any], dict[str, Any]] | None = None,
     testcase: str | None = None,
+    opt: str = "-O0",
 ) -> tuple[Path, dict[str, dict[str, int]]]:
     """Build ``make_dut()`` for ``sim`` and run the cocotb tests of ``module`` on it.
+
+    ``opt`` is the C++ optimisation of a Verilator build: the default ``-O0`` compiles
+    fastest (at ``-Os`` the 32-lane LFSR bank took about 80 s here), and suits a test
+    whose run time is cocotb's Python on every clock; a long
+    run that leaves the design alone for thousands of cycles at a time (a whole
+    network, the virtual board) repays ``-O2``'s longer compile.
 
     Returns the build folder and the counts the cocotb tests recorded. Under pytest the
     runner turns a failing cocotb test into ``SystemExit``; elsewhere this raises
@@ -392,7 +407,7 @@ def run(
     if known:
         build = dataclasses.replace(build, options={**build.options, **known})
     runner = get_runner(sim)
-    _build(runner, sim, source, folder, toplevel, waves)
+    _build(runner, sim, source, folder, toplevel, waves, opt)
     counts = folder / COUNTS_FILE
     counts.unlink(missing_ok=True)
     base = session_seed()
