@@ -48,7 +48,7 @@ from model.intnet import load
 from model.nn.data import DatasetError
 from model.nn.data import load as load_dataset
 from sim.tb.config import Build
-from sim.tb.toolchain import BUILD_ROOT, missing, run
+from sim.tb.toolchain import BUILD_ROOT, LONG_RUN_OPT, missing, run
 from sim.test_engine import EngineTB
 from spec.boards import FPGAS
 from spec.engine import EngineSpec
@@ -97,6 +97,7 @@ def cosimulate(network: Path, lanes: int, stimuli: Path) -> dict[str, int]:
         build=build,
         make_dut=lambda: Engine(load(network), EngineSpec(lanes=lanes)),
         module="bench.inference",  # not __name__, which is __main__ under `python -m`
+        opt=LONG_RUN_OPT,
     )
     return counts["images"]
 

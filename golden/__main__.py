@@ -4,7 +4,8 @@ Without options it regenerates ``golden/<block>/<case>.npz`` and
 ``golden/manifest.json``; with ``--check`` it regenerates in memory and exits 1,
 naming every file that differs (and a changed spec fingerprint), without writing.
 ``--retrain-network`` first remakes the small trained network of the ``intnet`` cases
-(``golden/network_wrn8_1_digits.npz``, see :mod:`golden.network`).
+(``golden/network_wrn8_1_digits.npz``, see :mod:`golden.network`);
+``--cifar-images`` first rewrites the CIFAR-10 test images the full-size case runs.
 """
 
 from __future__ import annotations
@@ -42,9 +43,16 @@ def main(argv: list[str] | None = None) -> int:
         help="first retrain the committed WRN-8-1 digits network of the intnet cases "
         "(golden/network_wrn8_1_digits.npz, about a minute), then regenerate",
     )
+    parser.add_argument(
+        "--cifar-images",
+        type=Path,
+        metavar="TEST_BATCH",
+        help="first rewrite golden/cifar10_test_images.npz (the first test image of each "
+        "class) from this CIFAR-10 batch file (data/cifar-10-batches-py/test_batch)",
+    )
     args = parser.parse_args(argv)
-    if args.check and args.retrain_network:
-        parser.error("--retrain-network writes: it cannot go with --check")
+    if args.check and (args.retrain_network or args.cifar_images):
+        parser.error("--retrain-network and --cifar-images write: not with --check")
     if args.check:
         if not (args.dir / "manifest.json").is_file():
             parser.error(
@@ -71,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         from .network import NETWORK, train_network
 
         train_network(NETWORK)
+    if args.cifar_images:
+        from .network import write_cifar_images
+
+        try:
+            write_cifar_images(args.cifar_images)
+        except (OSError, ValueError) as e:
+            parser.error(f"--cifar-images: {e}")
     n = write(args.dir, verbose=not args.quiet)
     print(f"wrote {n} golden files and manifest.json to {args.dir}")
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from fileio import npz_bytes, write_atomic
 from model.intnet import IntNetwork
 
 __all__ = [
@@ -41,8 +42,8 @@ NETWORK = _HERE / "network_wrn8_1_digits.npz"
 #: integer at 8 bits by ``python -m model.deploy run.pt --out ...``: the network the
 #: engine is checked against at full size.
 CIFAR_NETWORK = _HERE / "network_wrn20_1_cifar10.npz"
-#: Three CIFAR-10 test images of that copy (test indices 0, 1000, 2000: classes 0, 1,
-#: 2, as the copy's test split is sorted by class) and their labels.
+#: Ten CIFAR-10 test images of that copy, the first of each class
+#: (:func:`write_cifar_images`), their labels and test indices.
 CIFAR_IMAGES = _HERE / "cifar10_test_images.npz"
 #: The first ten test images of :func:`digits_8x8` and their labels (``images``,
 #: ``labels``): what ``python -m host.classify`` sends the digits network in the README.
@@ -111,3 +112,23 @@ def train_network(path: Path = NETWORK, *, epochs: int = 30, seed: int = 0) -> I
     int_net.save(path)
     print(f"wrote {path}: float {float_acc:.2f} %, integer {int_acc:.2f} %", file=sys.stderr)
     return int_net
+
+
+def write_cifar_images(batch: Path, path: Path = CIFAR_IMAGES) -> None:
+    """Write the first test image of every class of the CIFAR-10 batch file ``batch``
+    (``cifar-10-batches-py/test_batch``) to ``path``: ``images`` (N x 3 x 32 x 32
+    ``uint8``), ``labels`` and ``test_index``, in class order.
+
+    Raises
+    ------
+    ValueError
+        ``batch`` is not a CIFAR-10 batch file.
+    """
+    from host.classify import load_images
+
+    images, labels = load_images(batch)
+    if labels is None:
+        raise ValueError(f"{batch}: no labels: expected a CIFAR-10 test batch file")
+    index = np.array([int(np.flatnonzero(labels == c)[0]) for c in np.unique(labels)])
+    arrays = {"images": images[index], "labels": labels[index], "test_index": index}
+    write_atomic(path, npz_bytes(arrays))

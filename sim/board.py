@@ -39,7 +39,7 @@ from spec.engine import EngineSpec
 
 from .tb.config import PERIOD_NS, Build
 from .tb.stream import TB
-from .tb.toolchain import missing, run
+from .tb.toolchain import LONG_RUN_OPT, missing, run
 
 BLOCK = "board"
 #: Clocks per UART bit: the least the UART takes.
@@ -49,9 +49,6 @@ CLOCKS_PER_BIT = 4
 BOARD_LANES = {"arty_a7": (32, 8)}
 #: Cycles between two looks at the pty when the host is quiet.
 POLL_CYCLES = 64
-#: The C++ optimisation of the build: a run leaves the design alone for thousands of
-#: cycles at a time, so the longer compile pays for itself within an image.
-OPT = "-O2"
 
 
 def parts(options: dict[str, Any]) -> dict[str, Any]:
@@ -180,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"building the {args.board} top for Verilator (once per design) ...", file=sys.stderr)
     try:
-        _, counts = run(block=BLOCK, sim="verilator", build=build, opt=OPT,
+        _, counts = run(block=BLOCK, sim="verilator", build=build, opt=LONG_RUN_OPT,
                         make_dut=lambda: make_top(options), module="sim.board")  # fmt: skip
     except KeyboardInterrupt:
         print("stopped (Ctrl-C)", file=sys.stderr)

@@ -1,6 +1,7 @@
 """Cosimulation of :class:`hw.engine.Engine` on Verilator, from pixels to logits: the
 golden WRN-8-1 digits network (8 lanes) on its six golden images and the trained
-WRN-20-1 (16 lanes, the default) on three real CIFAR-10 test images (golden/intnet),
+WRN-20-1 (16 lanes, the default) on ten real CIFAR-10 test images, one per class
+(golden/intnet),
 logits equal to :func:`model.infer.run`'s, with random stalls on both streams, and the
 cycles per image against the schedule of :class:`spec.engine.EngineSpec`. About a
 minute and a half here, builds included; ``python -m bench.inference`` runs more
@@ -23,7 +24,7 @@ from spec.engine import EngineSpec
 
 from .tb.config import Build
 from .tb.stream import TB, StreamDriver, read
-from .tb.toolchain import cosim, parametrize
+from .tb.toolchain import LONG_RUN_OPT, cosim, parametrize
 
 BLOCK = "engine"
 CASES = {c.name: c for c in golden.cases("intnet")}
@@ -106,7 +107,7 @@ async def golden_images(dut: Any) -> None:
 @pytest.mark.parametrize(("sim", "build"), parametrize(BUILDS))
 def test_engine(sim: str, build: Build) -> None:
     counts = cosim(block=BLOCK, sim=sim, build=build, make_dut=lambda: make_dut(build.dut),
-                   module=__name__)  # fmt: skip
+                   module=__name__, opt=LONG_RUN_OPT)  # fmt: skip
     got = counts["golden_images"]
     n = len(CASES[build.dut["net"]].arrays["images"])
     assert (got["images"], got["logits"]) == (n, 10 * n)

@@ -257,6 +257,13 @@ def _primitive_models(source: Path) -> list[Path]:
     return [path for name, path in PRIMITIVE_MODELS.items() if re.search(rf"\b{name}\b", text)]
 
 
+#: The optimisation for a run that leaves the design alone for thousands of cycles at a
+#: time (a whole network, the virtual board): the board top with the WRN-20-1 engine
+#: ran 5.6 times faster at ``-O1`` than at ``-O0`` for a minute more of compile, while
+#: ``-O2`` spent over 14 minutes on one of its files.
+LONG_RUN_OPT = "-O1"
+
+
 def _make_variables(opt: str) -> dict[str, str]:
     """:data:`VERILATOR_MAKE` with the design's evaluation code optimised at ``opt``;
     the code that runs once (construction, memory initial contents) stays at ``-O0``."""
@@ -384,9 +391,8 @@ def run(
 
     ``opt`` is the C++ optimisation of a Verilator build: the default ``-O0`` compiles
     fastest (at ``-Os`` the 32-lane LFSR bank took about 80 s here), and suits a test
-    whose run time is cocotb's Python on every clock; a long
-    run that leaves the design alone for thousands of cycles at a time (a whole
-    network, the virtual board) repays ``-O2``'s longer compile.
+    whose run time is cocotb's Python on every clock; a run that leaves the design
+    alone for thousands of cycles at a time takes :data:`LONG_RUN_OPT`.
 
     Returns the build folder and the counts the cocotb tests recorded. Under pytest the
     runner turns a failing cocotb test into ``SystemExit``; elsewhere this raises
@@ -438,6 +444,7 @@ def cosim(
     make_dut: Callable[[], Any],
     module: str,
     facts: Callable[[Any], dict[str, Any]] | None = None,
+    opt: str = "-O0",
 ) -> dict[str, dict[str, int]]:
     """:func:`run` for a pytest function: skips when ``sim`` is missing, and turns a
     cocotb failure into a pytest failure that names the seed to replay it with."""
@@ -447,9 +454,8 @@ def cosim(
     if reason:
         pytest.skip(reason)
     try:
-        _, counts = run(
-            block=block, sim=sim, build=build, make_dut=make_dut, module=module, facts=facts
-        )
+        _, counts = run(block=block, sim=sim, build=build, make_dut=make_dut, module=module,
+                        facts=facts, opt=opt)  # fmt: skip
     except SystemExit as exc:
         folder = build_folder(block, sim, build)
         pytest.fail(
