@@ -19,12 +19,12 @@ from .window import Geometry, WindowWalker
 __all__ = ["Engine"]
 
 #: Cycles from the walker's ``busy`` falling to the last output's write: its last
-#: step on ``step`` (2), the read and its register (2), the add/subtract array
-#: (:attr:`MacArray.latency`), the rule and shortcut addresses registered, read and
-#: registered (3), the requantization (:attr:`RequantUnit.latency`), the write's
-#: register (1).
-POST_LATENCY = 3
-WRITE_LATENCY = 2 + 2 + MacArray.latency + POST_LATENCY + RequantUnit.latency + 1
+#: step on ``step`` (2), the read, its hold and the source's register (3), the
+#: add/subtract array (:attr:`MacArray.latency`), the rule and shortcut addresses
+#: registered, read, held and registered (:data:`POST_LATENCY`), the requantization
+#: (:attr:`RequantUnit.latency`), the write's register (1).
+READ_LATENCY, POST_LATENCY = 3, 4
+WRITE_LATENCY = 2 + READ_LATENCY + MacArray.latency + POST_LATENCY + RequantUnit.latency + 1
 #: Cycles of a pass besides its steps: the description read and register, the
 #: walker's start, the cycle its ``busy`` falls, and the drain.
 DRAIN = PASS_OVERHEAD - 4
@@ -57,6 +57,15 @@ def _registered_write(m: Module, port: memory.WritePort, shape: Any, name: str) 
                     Signal(shape, name=f"{name}_data"))  # fmt: skip
     m.d.sync += [port.en.eq(staged.en), port.addr.eq(staged.addr), port.data.eq(staged.data)]
     return staged
+
+
+def _held(m: Module, port: memory.ReadPort, shape: Any, name: str) -> Signal:
+    """``port``'s read data in a register of its own, before any logic: an ECP5 block
+    RAM takes 5.8 ns from clock to output, which leaves no time for a multiplexer and
+    a long route after it; a register with nothing in between sits beside the RAM."""
+    held = Signal(shape, name=name)
+    m.d.sync += held.eq(port.data)
+    return held
 
 
 def stream_bits(net: IntNetwork) -> int:
@@ -246,13 +255,16 @@ class Engine(wiring.Component):
         m.d.comb += walker.geometry.eq(desc.geometry)
         step = walker.step
 
-        # The step, delayed: d2 with the read data (registered after the block RAM),
-        # d3 with the window adder's sums, d_acc with the array's.
+        # The step, delayed: d_read with the source's register (the read, its hold,
+        # the choice of buffer), d_sum with the window adder's sums, d_acc with the
+        # array's.
         delayed = [step]
-        for k in range(2 + MacArray.latency):
+        for k in range(READ_LATENCY + MacArray.latency):
             delayed.append(Signal.like(step, name=f"d{k + 1}"))
             m.d.sync += delayed[-1].eq(delayed[-2])
-        d2, d3, d_acc = delayed[2], delayed[3], delayed[-1]
+        d_read, d_sum, d_acc = delayed[READ_LATENCY], delayed[READ_LATENCY + 1], delayed[-1]
+        xq = [_held(m, xr[k], stream_word, f"x{k}_held") for k in (0, 1)]
+        cq = [_held(m, cr[k], code_word, f"c{k}_held") for k in (0, 1)]
 
         # Sources: codes through the array, or a stream through the window adder.
         for k in (0, 1):
@@ -266,21 +278,21 @@ class Engine(wiring.Component):
         codes, weights = Signal(code_word), Signal(lanes * lanes)
         xsrc = Signal(stream_word)
         m.d.sync += [
-            codes.eq(Mux(desc.src, cr[1].data, cr[0].data)),
-            weights.eq(wr.data),
-            xsrc.eq(Mux(desc.src, xr[1].data, xr[0].data)),
+            codes.eq(Mux(desc.src, cq[1], cq[0])),
+            weights.eq(_held(m, wr, lanes * lanes, "weights_held")),
+            xsrc.eq(Mux(desc.src, xq[1], xq[0])),
         ]
         m.d.comb += [
-            mac.en.eq(d2.valid & desc.conv),
-            mac.first.eq(d2.first),
-            mac.codes.eq(Mux(d2.inside, codes, zero_word)),
+            mac.en.eq(d_read.valid & desc.conv),
+            mac.first.eq(d_read.first),
+            mac.codes.eq(Mux(d_read.inside, codes, zero_word)),
             mac.weights.eq(weights),
         ]
         wacc = Signal(stream_word)
-        with m.If(d2.valid):
+        with m.If(d_read.valid):
             for j in range(lanes):
-                term = Mux(d2.inside, xsrc[j], 0)
-                m.d.sync += wacc[j].eq(Mux(d2.first, 0, wacc[j]) + term)
+                term = Mux(d_read.inside, xsrc[j], 0)
+                m.d.sync += wacc[j].eq(Mux(d_read.first, 0, wacc[j]) + term)
 
         # The post-operation: the rule (and shortcut) read, then the requantization.
         x_bits = max(sb, self.acc_bits, self.sum_bits)
@@ -306,13 +318,14 @@ class Engine(wiring.Component):
                          post.go.eq(d_acc.go)]  # fmt: skip
             m.d.comb += [post_x[j].eq(mac.acc[j]) for j in range(lanes)]
         with m.Else():
-            m.d.comb += [post_valid.eq(d3.valid & d3.last), post.out.eq(d3.out),
-                         post.go.eq(d3.go)]  # fmt: skip
+            m.d.comb += [post_valid.eq(d_sum.valid & d_sum.last), post.out.eq(d_sum.out),
+                         post.go.eq(d_sum.go)]  # fmt: skip
             m.d.comb += [post_x[j].eq(wacc[j]) for j in range(lanes)]
         # The rule's and the shortcut's addresses are registered (the sequencer's choice
         # of group and the rule base's adder would otherwise run into the block RAMs'
-        # address pins); the reads arrive a cycle later and are registered in turn. The
-        # operand keeps pace through POST_LATENCY registers into the requantization unit.
+        # address pins); the reads arrive a cycle later, are held and registered in
+        # turn. The operand keeps pace through POST_LATENCY registers into the
+        # requantization unit.
         rule_addr, shortcut_addr = Signal(addr_bits), Signal(addr_bits)
         m.d.sync += [rule_addr.eq(desc.rbase + post.go), shortcut_addr.eq(post.out)]
         m.d.comb += rr.addr.eq(rule_addr)
@@ -325,7 +338,8 @@ class Engine(wiring.Component):
             m.d.sync += [nxt[0].eq(p_valid), nxt[1].eq(p_tag), nxt_x.eq(p_x)]
             p_valid, p_tag, p_x = *nxt, nxt_x
         shortcut, rule = Signal(stream_word), Signal(rule_word)
-        m.d.sync += [shortcut.eq(Mux(desc.dst, xr[1].data, xr[0].data)), rule.eq(rr.data)]
+        m.d.sync += [shortcut.eq(Mux(desc.dst, xq[1], xq[0])),
+                     rule.eq(_held(m, rr, rule_word, "rule_held"))]  # fmt: skip
         m.d.comb += [
             rq.valid.eq(p_valid),
             rq.tag.eq(p_tag),
