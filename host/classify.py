@@ -6,7 +6,8 @@ line, the accuracy against the labels, the images per second through the link an
 the engine's own images per second at 100 MHz (its cycles per image, from IDENTIFY).
 
 ``--images`` is a ``.npz`` with ``images`` (``uint8``, N x C x H x W) and optionally
-``labels``, or a CIFAR-10 python batch file (``data/cifar-10-batches-py/test_batch``).
+``labels``, a CIFAR-10 python batch file (``data/cifar-10-batches-py/test_batch``),
+or ``digits``: the test split of ``python -m model.train --dataset digits``.
 ``--check net.npz`` also computes every logit with :func:`model.infer.run` and
 reports each image whose logits differ (exit status 1 if any does); the device must
 run that very network (IDENTIFY's fingerprint), else nothing is sent.
@@ -34,13 +35,20 @@ CLOCK_MHZ = 100.0
 
 
 def load_images(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Images (``uint8`` N x C x H x W) and labels (or None) from ``path``.
+    """Images (``uint8`` N x C x H x W) and labels (or None) from ``path``; the name
+    ``digits`` is the test split of ``python -m model.train --dataset digits`` (3 x 32 x
+    32, the network that command trains takes them).
 
     Raises
     ------
     ValueError
         The file cannot be read or holds no images of that shape.
     """
+    if str(path) == "digits":
+        from model.nn.data import load
+
+        test = load("digits")
+        return test.test_x.numpy(), test.test_y.numpy()
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
@@ -88,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--port", required=True, help="serial port (or sim.board's pty)")
-    parser.add_argument("--images", type=Path, required=True, help=".npz or CIFAR-10 batch")
+    parser.add_argument("--images", type=Path, required=True,
+                        help=".npz, CIFAR-10 batch, or digits")  # fmt: skip
     parser.add_argument("--check", type=Path, metavar="NET", help="compare with model.infer")
     parser.add_argument("--limit", type=int, help="first N images only")
     parser.add_argument("--baud", type=int, default=LinkSpec().baud, help="default 115200")

@@ -576,3 +576,15 @@ def test_classify_cli_checks_every_logit(tmp_path: Path, monkeypatch, capsys) ->
     assert classify_main(["--port", "x", "--images", str(path), "--check", str(other)]) == 1
     assert "the device runs network" in capsys.readouterr().err
     assert not any(op == Opcode.LOAD_IMAGE for op, _, _ in fakes[-1].requests)
+
+
+def test_classify_images_digits_is_the_training_runs_test_split() -> None:
+    """``--images digits``: what ``model.train --dataset digits`` tests on, as images
+    for the network it trains (the README's path)."""
+    from host.classify import load_images
+    from model.nn.data import load as load_dataset
+
+    images, labels = load_images(Path("digits"))
+    test = load_dataset("digits")
+    assert images.dtype == np.uint8 and images.shape == (360, 3, 32, 32)
+    assert (images == test.test_x.numpy()).all() and (labels == test.test_y.numpy()).all()
