@@ -356,13 +356,16 @@ class Engine(wiring.Component):
             ]
         y_tag = data.View(tag, rq.y_tag)
         write = rq.y_valid
+        # Address and data go to every buffer unconditionally (the image's load
+        # overrides them in its state): only the enables depend on the pass.
         for k in (0, 1):
+            m.d.comb += [xw[k].addr.eq(y_tag.out), cw[k].addr.eq(y_tag.out)]
+            m.d.comb += [xw[k].data[j].eq(rq.y[j]) for j in range(lanes)]
+            m.d.comb += [cw[k].data[j].eq(rq.y[j][:CODE_BITS]) for j in range(lanes)]
             with m.If(write & (desc.dst_kind == DST_STREAM) & (desc.dst == k)):
-                m.d.comb += [xw[k].en.eq(1), xw[k].addr.eq(y_tag.out)]
-                m.d.comb += [xw[k].data[j].eq(rq.y[j]) for j in range(lanes)]
+                m.d.comb += xw[k].en.eq(1)
             with m.If(write & (desc.dst_kind == DST_CODES) & (desc.dst == k)):
-                m.d.comb += [cw[k].en.eq(1), cw[k].addr.eq(y_tag.out)]
-                m.d.comb += [cw[k].data[j].eq(rq.y[j][:CODE_BITS]) for j in range(lanes)]
+                m.d.comb += cw[k].en.eq(1)
         with m.If(write & (desc.dst_kind == DST_SUM)):
             with m.Switch(y_tag.go):
                 for g, total in enumerate(totals):
@@ -427,18 +430,19 @@ class Engine(wiring.Component):
             with m.State("LOAD"):  # a byte a cycle into stream buffer 0
                 m.d.comb += self.pixels.ready.eq(1)
                 m.d.comb += self.busy.eq((pixels_left != pixels) | (pixel_count != 0))
+                # The word so far with this byte: address and data in the whole state
+                # (a select as wide as the word's bits decoded from the state alone),
+                # the enable when the byte completes a word.
+                full = Signal.like(word)
+                m.d.comb += [full.eq(word), full[chan].eq(self.pixels.payload)]
+                m.d.comb += [xw.addr.eq(widx), xw.data[0].eq(full[0])]
+                m.d.comb += [xw.data[j].eq(Mux(chan >= j, full[j], 0)) for j in range(1, lanes)]
                 with m.If(self.pixels.valid):
                     done_word = (chan == lanes - 1) | (pixel_count == s.in_channels - 1)
                     m.d.sync += [word[chan].eq(self.pixels.payload), chan.eq(chan + 1),
                                  pixel_count.eq(pixel_count + 1)]  # fmt: skip
                     with m.If(done_word):
-                        full = Signal.like(word)
-                        m.d.comb += full.eq(word)
-                        m.d.comb += full[chan].eq(self.pixels.payload)
-                        m.d.comb += [xw.en.eq(1), xw.addr.eq(widx)]
-                        m.d.comb += xw.data[0].eq(full[0])
-                        m.d.comb += [xw.data[j].eq(Mux(chan >= j, full[j], 0))
-                                     for j in range(1, lanes)]  # fmt: skip
+                        m.d.comb += xw.en.eq(1)
                         m.d.sync += [widx.eq(widx + 1), chan.eq(0)]
                     with m.If(pixel_count == s.in_channels - 1):
                         m.d.sync += [pixel_count.eq(0), pixels_left.eq(pixels_left - 1)]
