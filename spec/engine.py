@@ -83,13 +83,13 @@ class Pass:
 #: Cycles every ``window`` and ``conv`` pass adds to its steps: its description read
 #: and register, the window walker's start, and the drain until its last output is
 #: written (the walker's stages, the read, its hold and register, the add/subtract
-#: array, the rule's address register, its read, hold and register, the
-#: requantization's four stages, the write's register).
-PASS_OVERHEAD = 21
+#: array, the output's tag register, the rule's address register, its read, hold and
+#: register, the requantization's four stages, the write's register).
+PASS_OVERHEAD = 22
 #: Cycles the ``logits`` pass adds to the logits it sends: once its description read
 #: and register, and per group of ``lanes`` classes the sums to the rule, the rule's
-#: address register, read, hold and register and the requantization.
-LOGITS_OVERHEAD, LOGITS_GROUP_OVERHEAD = 2, 9
+#: tag and address registers, its read, hold and register and the requantization.
+LOGITS_OVERHEAD, LOGITS_GROUP_OVERHEAD = 2, 10
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,11 @@ __all__ = ["Engine"]
 
 #: Cycles from the walker's ``busy`` falling to the last output's write: its last
 #: step on ``step`` (2), the read, its hold and the source's register (3), the
-#: add/subtract array (:attr:`MacArray.latency`), the rule and shortcut addresses
-#: registered, read, held and registered (:data:`POST_LATENCY`), the requantization
+#: add/subtract array (:attr:`MacArray.latency`), the output's tag registered, the
+#: rule and shortcut addresses registered, read, held and registered
+#: (:data:`POST_LATENCY`), the requantization
 #: (:attr:`RequantUnit.latency`), the write's register (1).
-READ_LATENCY, POST_LATENCY = 3, 4
+READ_LATENCY, POST_LATENCY = 3, 5
 WRITE_LATENCY = 2 + READ_LATENCY + MacArray.latency + POST_LATENCY + RequantUnit.latency + 1
 #: Cycles of a pass besides its steps: the description read and register, the
 #: walker's start, the cycle its ``busy`` falls, and the drain.
@@ -321,22 +322,24 @@ class Engine(wiring.Component):
             m.d.comb += [post_valid.eq(d_sum.valid & d_sum.last), post.out.eq(d_sum.out),
                          post.go.eq(d_sum.go)]  # fmt: skip
             m.d.comb += [post_x[j].eq(wacc[j]) for j in range(lanes)]
-        # The rule's and the shortcut's addresses are registered (the sequencer's choice
-        # of group and the rule base's adder would otherwise run into the block RAMs'
-        # address pins); the reads arrive a cycle later, are held and registered in
-        # turn. The operand keeps pace through POST_LATENCY registers into the
-        # requantization unit.
+        # The output's tag is registered, then the rule's and the shortcut's addresses
+        # computed from it and registered (the sequencer's choice of group and the
+        # rule base's adder would otherwise run from the FSM across the chip into the
+        # block RAMs' address pins); the reads arrive a cycle later, are held and
+        # registered in turn. The operand keeps pace through POST_LATENCY registers
+        # into the requantization unit.
+        stages = [(post_valid, post, post_x)]
+        for k in range(POST_LATENCY):
+            nxt = (Signal(name=f"p{k + 1}_valid"), Signal(tag, name=f"p{k + 1}_tag"),
+                   Signal.like(post_x, name=f"p{k + 1}_x"))  # fmt: skip
+            m.d.sync += [a.eq(b) for a, b in zip(nxt, stages[-1], strict=True)]
+            stages.append(nxt)
+        p_valid, p_tag, p_x = stages[-1]
         rule_addr, shortcut_addr = Signal(addr_bits), Signal(addr_bits)
-        m.d.sync += [rule_addr.eq(desc.rbase + post.go), shortcut_addr.eq(post.out)]
+        m.d.sync += [rule_addr.eq(desc.rbase + stages[1][1].go), shortcut_addr.eq(stages[1][1].out)]
         m.d.comb += rr.addr.eq(rule_addr)
         for k in (0, 1):  # a stream's read port: the walker's source, else the shortcut
             m.d.comb += xr[k].addr.eq(Mux(desc.conv, shortcut_addr, step.addr))
-        p_valid, p_tag, p_x = post_valid, post, post_x
-        for k in range(POST_LATENCY):
-            nxt = Signal(name=f"p{k + 1}_valid"), Signal(tag, name=f"p{k + 1}_tag")
-            nxt_x = Signal.like(post_x, name=f"p{k + 1}_x")
-            m.d.sync += [nxt[0].eq(p_valid), nxt[1].eq(p_tag), nxt_x.eq(p_x)]
-            p_valid, p_tag, p_x = *nxt, nxt_x
         shortcut, rule = Signal(stream_word), Signal(rule_word)
         m.d.sync += [shortcut.eq(Mux(desc.dst, xq[1], xq[0])),
                      rule.eq(_held(m, rr, rule_word, "rule_held"))]  # fmt: skip
