@@ -261,23 +261,40 @@ def build_xilinx(
     return 0
 
 
+def _yosys_failed(out: Path) -> bool:
+    """Whether the open flow in ``out`` stopped in Yosys (its log ends in an error)."""
+    log = out / "top.rpt"
+    return log.exists() and "ERROR:" in log.read_text(errors="replace")[-4000:]
+
+
 def build_open(
     platform: Platform, top: BoardTop, out: Path, progress: _Progress, program: bool
 ) -> int:
     """iCEBreaker / ULX3S: Yosys, nextpnr and the packer to a bitstream, with Fmax."""
     progress.step(f"elaborating; Yosys + nextpnr + packer for {platform.device} (a minute or two)")
-    plan = platform.build(
-        top,
-        name="top",
-        build_dir=str(out),
-        do_build=False,
-        nextpnr_opts="--report timing_report.json",
-    )
-    try:
-        with _heartbeat(progress, out):
-            products = plan.execute_local(str(out))
-    except Exception as exc:  # the build script failed: say where its log is
-        raise ToolError(f"the {platform.device} flow failed ({exc}); logs are in {out}") from exc
+    # Yosys 0.70's ABC9 (WebAssembly) fails an internal assertion on some designs (the
+    # ULX3S top with the WRN-20-1 engine): then the same flow again with classic ABC.
+    for synth_opts in ("", "-noabc9"):
+        if synth_opts:  # a platform prepares one build only: the retry takes a new one
+            platform = type(platform)()
+        plan = platform.build(
+            top,
+            name="top",
+            build_dir=str(out),
+            do_build=False,
+            nextpnr_opts="--report timing_report.json",
+            synth_opts=synth_opts,
+        )
+        try:
+            with _heartbeat(progress, out):
+                products = plan.execute_local(str(out))
+            break
+        except Exception as exc:  # the build script failed: say where its log is
+            if synth_opts or not _yosys_failed(out):
+                raise ToolError(
+                    f"the {platform.device} flow failed ({exc}); logs are in {out}"
+                ) from exc
+            progress.step("Yosys's ABC9 failed (top.rpt); again with synth_* -noabc9")
     clocks = json.loads((out / "timing_report.json").read_text())["fmax"]
     target_mhz = platform.default_clk_frequency / 1e6
     rows = {

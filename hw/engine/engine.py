@@ -429,6 +429,13 @@ class Engine(wiring.Component):
         first = body[0][0]
         classes_left = Signal(range(s.num_classes + 1))
 
+        # The head's sums are cleared the cycle after the last logit, from a register:
+        # the clear reaches every bit of every sum, too far for the FSM's own logic.
+        clear_totals = Signal()
+        m.d.sync += clear_totals.eq(0)
+        with m.If(clear_totals):
+            m.d.sync += [t.eq(0) for t in totals]
+
         with m.FSM():
             with m.State("LOAD"):  # a byte a cycle into stream buffer 0
                 m.d.comb += self.pixels.ready.eq(1)
@@ -497,8 +504,7 @@ class Engine(wiring.Component):
                     m.d.sync += [chan.eq(chan + 1), classes_left.eq(classes_left - 1)]
                     with m.If(classes_left == 1):
                         m.d.comb += [self.done_pass.eq(1), self.pass_index.eq(logits_index)]
-                        m.d.sync += [chan.eq(0), pidx.eq(0)]
-                        m.d.sync += [t.eq(0) for t in totals]
+                        m.d.sync += [chan.eq(0), pidx.eq(0), clear_totals.eq(1)]
                         m.next = "LOAD"
                     with m.Elif(chan == lanes - 1):
                         m.d.sync += logits_go.eq(logits_go + 1)
