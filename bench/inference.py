@@ -5,10 +5,10 @@ For each ``--lanes`` (default 8, 16 and 32: arrays of 64, 256 and 1,024 cells):
 
 - **cycles per image** from a Verilator cosimulation of the whole engine on CIFAR-10
   test images (drawn at random with seed 0, as ``--test-subset`` draws them: ``--images``,
-  20 by default, at the middle lanes and ``--other-images``, 3, at the others; about 14 s
-  of simulation per image at 16 lanes, 50 s at 8), both streams unstalled, every logit
-  compared with :func:`model.infer.run` (one mismatch fails the bench); the schedule's
-  count (:meth:`spec.engine.EngineSpec.cycles`) beside it;
+  20 by default, at the middle lanes and ``--other-images``, 3, at the others; about
+  4.5 s of simulation per image at 16 lanes and 9 s at 8, in a ``-O1`` build), both
+  streams unstalled, every logit compared with :func:`model.infer.run` (one mismatch
+  fails the bench); the schedule's count (:meth:`spec.engine.EngineSpec.cycles`) beside it;
 - **utilization** (the network's add/subtracts over ``lanes**2`` times the cycles) and
   **images/s** at 100 MHz (the Arty's clock) and at the ECP5 post-route Fmax;
 - **Yosys** ``synth_xilinx -family xc7`` LUT/FF/RAMB36/DSP of the engine alone (an
@@ -22,7 +22,7 @@ For each ``--lanes`` (default 8, 16 and 32: arrays of 64, 256 and 1,024 cells):
   width set to the engine's) and how far they are from the measured ones.
 
 Prints a table, writes ``bench/results/inference.json``. The cocotb test it runs is in
-this file. A full run takes about 40 minutes on two cores.
+this file. A full run takes about 35 minutes on two cores, most of it synthesis.
 """
 
 from __future__ import annotations

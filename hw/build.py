@@ -273,8 +273,9 @@ def build_open(
     """iCEBreaker / ULX3S: Yosys, nextpnr and the packer to a bitstream, with Fmax."""
     progress.step(f"elaborating; Yosys + nextpnr + packer for {platform.device} (a minute or two)")
     # Yosys 0.70's ABC9 (WebAssembly) fails an internal assertion on some designs (the
-    # ULX3S top with the WRN-20-1 engine): then the same flow again with classic ABC.
-    for synth_opts in ("", "-noabc9"):
+    # ULX3S top with the WRN-20-1 engine): then the same flow again with ABC9 in its
+    # other mode, as hw.synth.ecp5_fmax does.
+    for synth_opts in ("", "-dff"):
         if synth_opts:  # a platform prepares one build only: the retry takes a new one
             platform = type(platform)()
         plan = platform.build(
@@ -294,7 +295,7 @@ def build_open(
                 raise ToolError(
                     f"the {platform.device} flow failed ({exc}); logs are in {out}"
                 ) from exc
-            progress.step("Yosys's ABC9 failed (top.rpt); again with synth_* -noabc9")
+            progress.step("Yosys's ABC9 failed (top.rpt); again with synth_* -dff")
     clocks = json.loads((out / "timing_report.json").read_text())["fmax"]
     target_mhz = platform.default_clk_frequency / 1e6
     rows = {
