@@ -1,9 +1,9 @@
 """Cosimulation of :class:`hw.engine.Engine` on Verilator, from pixels to logits: the
 golden WRN-8-1 digits network (8 lanes) on its six golden images and the trained
 WRN-20-1 (16 lanes, the default) on ten real CIFAR-10 test images, one per class
-(golden/intnet),
-logits equal to :func:`model.infer.run`'s, with random stalls on both streams, and the
-cycles per image against the schedule of :class:`spec.engine.EngineSpec`. About a
+(golden/intnet), logits equal to :func:`model.infer.run`'s, with random stalls on both
+streams, and the cycles per image against the schedule of
+:class:`spec.engine.EngineSpec`. About a
 minute and a half here, builds included; ``python -m bench.inference`` runs more
 images."""
 

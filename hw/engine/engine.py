@@ -69,6 +69,16 @@ def _held(m: Module, port: memory.ReadPort, shape: Any, name: str) -> Signal:
     return held
 
 
+def _pipeline(m: Module, value: Any, stages: int, name: str) -> list[Any]:
+    """``value`` and its copies delayed by 1 to ``stages`` cycles (a shift register of
+    registers shaped like it)."""
+    line = [value]
+    for k in range(stages):
+        line.append(Signal.like(value, name=f"{name}{k + 1}"))
+        m.d.sync += line[-1].eq(line[-2])
+    return line
+
+
 def stream_bits(net: IntNetwork) -> int:
     """Signed width of the stream buffers' elements: the stream's worst case
     (:func:`model.intnet.bounds`), not the format's cap."""
@@ -259,10 +269,7 @@ class Engine(wiring.Component):
         # The step, delayed: d_read with the source's register (the read, its hold,
         # the choice of buffer), d_sum with the window adder's sums, d_acc with the
         # array's.
-        delayed = [step]
-        for k in range(READ_LATENCY + MacArray.latency):
-            delayed.append(Signal.like(step, name=f"d{k + 1}"))
-            m.d.sync += delayed[-1].eq(delayed[-2])
+        delayed = _pipeline(m, step, READ_LATENCY + MacArray.latency, "d")
         d_read, d_sum, d_acc = delayed[READ_LATENCY], delayed[READ_LATENCY + 1], delayed[-1]
         xq = [_held(m, xr[k], stream_word, f"x{k}_held") for k in (0, 1)]
         cq = [_held(m, cr[k], code_word, f"c{k}_held") for k in (0, 1)]
@@ -328,15 +335,11 @@ class Engine(wiring.Component):
         # block RAMs' address pins); the reads arrive a cycle later, are held and
         # registered in turn. The operand keeps pace through POST_LATENCY registers
         # into the requantization unit.
-        stages = [(post_valid, post, post_x)]
-        for k in range(POST_LATENCY):
-            nxt = (Signal(name=f"p{k + 1}_valid"), Signal(tag, name=f"p{k + 1}_tag"),
-                   Signal.like(post_x, name=f"p{k + 1}_x"))  # fmt: skip
-            m.d.sync += [a.eq(b) for a, b in zip(nxt, stages[-1], strict=True)]
-            stages.append(nxt)
-        p_valid, p_tag, p_x = stages[-1]
+        p_valid = _pipeline(m, post_valid, POST_LATENCY, "p_valid")[-1]
+        tags = _pipeline(m, post, POST_LATENCY, "p_tag")
+        p_tag, p_x = tags[-1], _pipeline(m, post_x, POST_LATENCY, "p_x")[-1]
         rule_addr, shortcut_addr = Signal(addr_bits), Signal(addr_bits)
-        m.d.sync += [rule_addr.eq(desc.rbase + stages[1][1].go), shortcut_addr.eq(stages[1][1].out)]
+        m.d.sync += [rule_addr.eq(desc.rbase + tags[1].go), shortcut_addr.eq(tags[1].out)]
         m.d.comb += rr.addr.eq(rule_addr)
         for k in (0, 1):  # a stream's read port: the walker's source, else the shortcut
             m.d.comb += xr[k].addr.eq(Mux(desc.conv, shortcut_addr, step.addr))
