@@ -16,7 +16,7 @@ from typing import Any
 
 from spec import IntNetSpec
 from spec.boards import Fpga
-from spec.engine import CODE_BITS, EngineSpec
+from spec.engine import CODE_BITS, EngineSpec, banks
 
 from .fpga import bram36
 
@@ -38,20 +38,16 @@ def engine_estimate(
     words = spec.buffers(net)
     width = {"x0": lanes * stream_bits, "x1": lanes * stream_bits}
     width.update(c0=lanes * CODE_BITS, c1=lanes * CODE_BITS)
-    memories = {
-        name: {
-            "words": words[name],
+    words["weights"], width["weights"] = spec.weight_words(net), lanes * lanes
+    memories = {}
+    for name, depth in words.items():
+        count, bank_words = banks(depth)
+        memories[name] = {
+            "words": depth,
             "bits": width[name],
-            "bram36": bram36(words[name], width[name]),
+            "banks": count,
+            "bram36": count * bram36(bank_words, width[name]),
         }
-        for name in ("x0", "x1", "c0", "c1")
-    }
-    weights = spec.weight_words(net)
-    memories["weights"] = {
-        "words": weights,
-        "bits": lanes * lanes,
-        "bram36": bram36(weights, lanes * lanes),
-    }
     blocks = sum(m["bram36"] for m in memories.values())
     dsp = lanes * -(-stream_bits // DSP_PORT_BITS) + ADDRESS_DSP
     block_bits = sum(m["words"] * m["bits"] for m in memories.values())

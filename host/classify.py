@@ -10,7 +10,11 @@ the engine's own images per second at 100 MHz (its cycles per image, from IDENTI
 or ``digits``: the test split of ``python -m model.train --dataset digits``.
 ``--check net.npz`` also computes every logit with :func:`model.infer.run` and
 reports each image whose logits differ (exit status 1 if any does); the device must
-run that very network (IDENTIFY's fingerprint), else nothing is sent.
+run that very network (IDENTIFY's fingerprint), else nothing is sent. ``--layers``
+(with ``--check``) then runs the first image whose logits differ (or the first image)
+once more, stopping the engine after every layer (RUN_TO) to read its output back
+(READ_LAYER), and names each layer that differs from ``model.infer``'s: the first one
+is where to look. Over a UART that takes a while: every value is 4 bytes.
 """
 
 from __future__ import annotations
@@ -20,15 +24,20 @@ import pickle
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from spec import LinkSpec
+from spec.engine import EngineSpec
 
 from .device import Device
 from .link import DeviceError, LinkError
 
-__all__ = ["classify", "load_images", "main"]
+if TYPE_CHECKING:
+    from model.intnet import IntNetwork
+
+__all__ = ["classify", "compare_layers", "load_images", "main", "read_layers"]
 
 #: The clock the engine's images/s are quoted at: the Arty A7's.
 CLOCK_MHZ = 100.0
@@ -88,6 +97,55 @@ def classify(
     return np.asarray(out, dtype=np.int64), time.perf_counter() - start
 
 
+def read_layers(dev: Device, image: np.ndarray, net: IntNetwork) -> dict[str, np.ndarray]:
+    """Every layer the engine can stop after (:meth:`spec.engine.EngineSpec.layers`), as
+    ``dev`` computes it for ``image`` (C x H x W): ``side x side x channels`` arrays,
+    named as :func:`model.infer.run`'s trace names them. The engine stops after each
+    layer in turn, is read back and resumed; at the end it runs on to the logits and
+    the stop is cleared."""
+    from model.intnet import words_layer
+
+    dev.check_network(net.fingerprint())
+    engine = EngineSpec(lanes=dev.info.engine_lanes)
+    passes, table = engine.passes(net.spec), engine.layers(net.spec)
+    out: dict[str, np.ndarray] = {}
+    for k, (name, (index, words)) in enumerate(table.items()):
+        dev.run_to(index)
+        if k == 0:
+            dev.send_image(image.transpose(1, 2, 0).tobytes())
+        while dev.read_layer(0, 0) is None:  # BUSY until the engine stops
+            pass
+        values = dev.read_layer(0, words)
+        assert values is not None  # a stopped engine is never BUSY
+        p = passes[index]
+        grid = np.asarray(values, dtype=np.int64).reshape(words, engine.lanes)
+        out[name] = words_layer(grid, p.size_out, p.cout)
+    dev.run_to(None)
+    while dev.read_logits() is None:
+        pass
+    return out
+
+
+def compare_layers(dev: Device, image: np.ndarray, net: IntNetwork) -> list[str]:
+    """Read every layer of ``image`` back (:func:`read_layers`) and compare it with
+    :func:`model.infer.run`'s; returns a line per layer, ``differs`` or ``equal``."""
+    from model import infer
+
+    got = read_layers(dev, image, net)
+    _, want = infer.run(net, image[None], trace=True)
+    lines = []
+    for name, values in got.items():
+        bad = np.argwhere(values != want[name][0])
+        if len(bad):
+            y, x, c = bad[0]
+            lines.append(f"{name}: differs in {len(bad)} of {values.size} values; first at "
+                         f"y={y} x={x} channel {c}: device {values[y, x, c]}, model.infer "
+                         f"{want[name][0][y, x, c]}")  # fmt: skip
+        else:
+            lines.append(f"{name}: equal ({values.size} values)")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry; returns the exit status."""
     parser = argparse.ArgumentParser(
@@ -99,12 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=Path, required=True,
                         help=".npz, CIFAR-10 batch, or digits")  # fmt: skip
     parser.add_argument("--check", type=Path, metavar="NET", help="compare with model.infer")
+    parser.add_argument("--layers", action="store_true",
+                        help="with --check: read back every layer of the first image that "
+                             "differs (or of the first image) and compare")  # fmt: skip
     parser.add_argument("--limit", type=int, help="first N images only")
     parser.add_argument("--baud", type=int, default=LinkSpec().baud, help="default 115200")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per answer")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be positive")
+    if args.layers and args.check is None:
+        parser.error("--layers compares with model.infer: give --check NET")
     try:
         images, labels = load_images(args.images)
         link = LinkSpec(baud=args.baud)
@@ -117,10 +180,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     images = images[: args.limit]
     labels = None if labels is None else labels[: args.limit]
+    layers: list[str] = []
     try:
         with Device.open(args.port, link, timeout=args.timeout) as dev:
             info = dev.identify()
             got, seconds = classify(dev, images, network=net.fingerprint() if net else None)
+            if args.layers and net is not None:
+                from model import infer
+
+                bad = np.flatnonzero((got != infer.run(net, images)).any(1))
+                first = int(bad[0]) if len(bad) else 0
+                print(f"reading back every layer of image {first} ...", file=sys.stderr)
+                layers = compare_layers(dev, images[first], net)
+                layers = [f"image {first}, {line}" for line in layers]
     except (LinkError, DeviceError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -141,7 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         for k in bad[:10]:
             print(f"image {k}: device {got[k].tolist()}, model.infer {want[k].tolist()}")
         print(f"{len(images) - len(bad)}/{len(images)} logits equal")
-        return 1 if len(bad) else 0
+        differ = sum("differs" in line for line in layers)
+        if layers:
+            print("\n".join(layers))
+            print(f"{len(layers) - differ}/{len(layers)} layers equal")
+        return 1 if len(bad) or differ else 0
     return 0
 
 

@@ -16,6 +16,7 @@ from types import TracebackType
 
 from spec import (
     LOGIT_BYTES,
+    NO_STOP,
     REQUESTS,
     RESPONSES,
     LinkSpec,
@@ -49,6 +50,7 @@ class DeviceInfo:
     fingerprint: int
     network: int = 0
     engine_cycles: int = 0
+    engine_lanes: int = 0
 
     @property
     def has_engine(self) -> bool:
@@ -382,19 +384,53 @@ class Device:
             raise
         return _unpack(tail, LOGIT_BYTES, signed=True)
 
-    def classify(
-        self, images: Iterable[bytes], *, network: str | None = None, poll: float = 0.0
-    ) -> Iterator[list[int]]:
-        """The logits of each image (its bytes, pixel by pixel, channels fastest), one
-        image at a time: LOAD_IMAGE frames of at most ``max_payload`` bytes, then
-        READ_LOGITS until the engine has them (sleeping ``poll`` seconds between polls).
+    def run_to(self, index: int | None, *, poll: float = 0.0) -> None:
+        """RUN_TO: the engine stops after pass ``index`` (of ``EngineSpec.passes``; one
+        whose output can be read back) on this and every later image, or nowhere
+        (None). A stopped engine runs on to the new stop. While the engine computes
+        (BUSY), asks again every ``poll`` seconds."""
+        index = NO_STOP if index is None else index
+        while True:
+            try:
+                self._call(Opcode.RUN_TO, index=index)
+                return
+            except DeviceError as e:
+                if e.status != Status.BUSY:
+                    raise
+            time.sleep(poll)
 
-        Raises
-        ------
-        LinkError
-            The device has no inference engine, or (``network`` given, a fingerprint as
-            ``IntNetwork.fingerprint()`` writes it) runs another network.
-        """
+    def read_layer(self, addr: int, n: int) -> list[int] | None:
+        """READ_LAYER: ``n`` words from word ``addr`` of the output of the pass the
+        engine stopped after, ``engine_lanes`` signed values a word (one pixel's
+        channels), in as many frames as they need; None while the engine is still
+        computing (BUSY)."""
+        lanes = self.info.engine_lanes
+        per_frame = self.info.max_payload // (lanes * LOGIT_BYTES)
+        values: list[int] = []
+        for at in range(addr, addr + max(n, 1), per_frame):
+            k = min(per_frame, addr + n - at)
+            try:
+                _, tail = self._call(Opcode.READ_LAYER, addr=at, n=k)
+            except DeviceError as e:
+                if e.status == Status.BUSY:
+                    return None
+                raise
+            got = _unpack(tail, LOGIT_BYTES, signed=True)
+            if len(got) != k * lanes:
+                raise LinkError(f"READ_LAYER asked for {k * lanes} values, got {len(got)}")
+            values += got
+        return values
+
+    def send_image(self, image: bytes) -> None:
+        """An image's bytes in LOAD_IMAGE frames of at most ``max_payload`` bytes; the
+        engine runs the network on the last."""
+        chunk = self.info.max_payload - REQUESTS[Opcode.LOAD_IMAGE].fixed_bytes
+        for at in range(0, len(image), chunk):
+            self.load_image(image[at : at + chunk], at)
+
+    def check_network(self, network: str | None) -> None:
+        """Raise :class:`LinkError` if the device has no inference engine or (``network``
+        given, a fingerprint as ``IntNetwork.fingerprint()`` writes it) runs another."""
         info = self.info
         if not info.has_engine:
             raise LinkError("this bitstream has no inference engine (built without --network)")
@@ -403,11 +439,24 @@ class Device:
                 f"the device runs network {info.network_fingerprint}, the file given is "
                 f"{network}: rebuild with that file or give the device's"
             )
-        chunk = info.max_payload - REQUESTS[Opcode.LOAD_IMAGE].fixed_bytes
+
+    def classify(
+        self, images: Iterable[bytes], *, network: str | None = None, poll: float = 0.0
+    ) -> Iterator[list[int]]:
+        """The logits of each image (its bytes, pixel by pixel, channels fastest), one
+        image at a time: any stop of the engine cleared (RUN_TO), LOAD_IMAGE frames
+        (:meth:`send_image`), then READ_LOGITS until the engine has them (sleeping
+        ``poll`` seconds between polls).
+
+        Raises
+        ------
+        LinkError
+            As :meth:`check_network`.
+        """
+        self.check_network(network)
+        self.run_to(None, poll=poll)
         for image in images:
-            image = bytes(image)
-            for at in range(0, len(image), chunk):
-                self.load_image(image[at : at + chunk], at)
+            self.send_image(bytes(image))
             while (logits := self.read_logits()) is None:
                 time.sleep(poll)
             yield logits

@@ -178,7 +178,8 @@ class SbqCore(wiring.Component):
         return m
 
     def _engine(self, m: Module, handler: CommandHandler) -> None:
-        """The inference engine behind LOAD_IMAGE, and the buffer READ_LOGITS reads."""
+        """The inference engine behind LOAD_IMAGE, RUN_TO and READ_LAYER, and the buffer
+        READ_LOGITS reads."""
         from .engine import Engine  # the engine needs the network's file format (model)
 
         info = self.device.engine
@@ -196,7 +197,14 @@ class SbqCore(wiring.Component):
             write.data.eq(engine.logits.payload),  # sign-extended to 32 bits
             write.en.eq(engine.logits.valid),
             handler.logits_valid.eq(valid),
-            handler.computing.eq((handler.received == info.image_bytes) & ~valid),
+            handler.computing.eq((handler.received == info.image_bytes) & ~valid & ~engine.stopped),
+            engine.stop_at.eq(handler.stop_at),
+            engine.resume.eq(handler.resume),
+            handler.stopped.eq(engine.stopped),
+            handler.layer.eq(handler.stop_at),
+            engine.peek_addr.eq(handler.peek_addr),
+            engine.peek_lane.eq(handler.peek_lane),
+            handler.peek.eq(engine.peek),  # sign-extended to 32 bits
         ]
         with m.If(engine.logits.valid):
             m.d.sync += index.eq(index + 1)

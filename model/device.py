@@ -15,6 +15,7 @@ import numpy as np
 
 from spec import (
     LOGIT_BYTES,
+    NO_STOP,
     REQUESTS,
     RESPONSES,
     DeviceSpec,
@@ -24,10 +25,11 @@ from spec import (
     StatusFlag,
     StoreFlag,
 )
+from spec.engine import EngineSpec
 
 from . import infer
 from .binarize import threshold
-from .intnet import IntNetwork
+from .intnet import IntNetwork, layer_words
 from .lfsr import random_codes
 from .pack import pack_bits, unpack_bits
 from .xnor_acc import dot
@@ -75,7 +77,10 @@ class DeviceModel:
             raise ValueError("network must be given exactly when spec.engine is, and match it")
         self.spec, self.network = spec, network
         self.image = bytearray()  # the engine's image so far
-        self.logits: list[int] | None = None  # of the last whole image
+        self.logits: list[int] | None = None  # of the last whole image, once out
+        self.stop_at = NO_STOP  # RUN_TO's pass
+        self.stopped: int | None = None  # the pass the engine stopped after
+        self._run: tuple[list[int], dict[str, np.ndarray]] | None = None  # logits, layers
         self.seed, self.consumed = spec.binarizer.seed, 0  # elements binarized since
         self.words = [0] * spec.depth
         self.weights = [0] * spec.weight_depth
@@ -199,8 +204,8 @@ class DeviceModel:
         if engine is None or self.network is None:
             return Status.UNKNOWN_OPCODE, b""
         offset = values["offset"]
-        if offset == 0:  # a new image: whatever was loaded is dropped
-            self.image, self.logits = bytearray(), None
+        if offset == 0:  # a new image: whatever was loaded or stopped is dropped
+            self.image, self.logits, self.stopped = bytearray(), None, None
         elif offset != len(self.image):
             return Status.BAD_ARGUMENT, b""
         if offset + len(tail) > engine.image_bytes:
@@ -211,8 +216,19 @@ class DeviceModel:
             hwc = np.frombuffer(bytes(self.image), np.uint8).reshape(
                 s.image_size, s.image_size, s.in_channels
             )
-            self.logits = [int(v) for v in infer.run(self.network, hwc.transpose(2, 0, 1)[None])[0]]
+            logits, layers = infer.run(self.network, hwc.transpose(2, 0, 1)[None], trace=True)
+            self._run = [int(v) for v in logits[0]], layers
+            self._go(self.stop_at)
         return Status.OK, RESPONSES[Opcode.LOAD_IMAGE].pack({"received": len(self.image)})
+
+    def _go(self, stop: int) -> None:
+        """The engine runs on to pass ``stop`` (and stops) or, with no such pass, to
+        the logits."""
+        assert self._run is not None
+        if stop == NO_STOP:
+            self.stopped, self.logits = None, self._run[0]
+        else:
+            self.stopped = stop
 
     def _read_logits(self, values: dict[str, int], tail: bytes) -> tuple[Status, bytes]:
         if self.spec.engine is None:
@@ -221,6 +237,38 @@ class DeviceModel:
             return Status.BAD_ARGUMENT, b""
         return Status.OK, b"".join(v.to_bytes(LOGIT_BYTES, "little", signed=True)
                                    for v in self.logits)  # fmt: skip
+
+    def _run_to(self, values: dict[str, int], tail: bytes) -> tuple[Status, bytes]:
+        engine = self.spec.engine
+        if engine is None:
+            return Status.UNKNOWN_OPCODE, b""
+        index = values["index"]
+        layer = index in dict(engine.layers)
+        if not layer and index != NO_STOP:
+            return Status.BAD_ARGUMENT, b""
+        if self.stopped is not None and layer and index <= self.stopped:
+            return Status.BAD_ARGUMENT, b""
+        self.stop_at = index
+        if self.stopped is not None:
+            self._go(index)
+        return Status.OK, b""
+
+    def _read_layer(self, values: dict[str, int], tail: bytes) -> tuple[Status, bytes]:
+        engine = self.spec.engine
+        if engine is None or self.network is None:
+            return Status.UNKNOWN_OPCODE, b""
+        addr, n, lanes = values["addr"], values["n"], engine.lanes
+        if (
+            self.stopped is None
+            or addr + n > dict(engine.layers)[self.stopped]
+            or n > self.spec.link.max_payload // (lanes * LOGIT_BYTES)
+        ):
+            return Status.BAD_ARGUMENT, b""
+        assert self._run is not None
+        name = EngineSpec(lanes=lanes).passes(self.network.spec)[self.stopped].layer
+        words = layer_words(self._run[1][name][0], lanes)
+        return Status.OK, b"".join(int(v).to_bytes(LOGIT_BYTES, "little", signed=True)
+                                   for v in words[addr : addr + n].ravel())  # fmt: skip
 
     # --- the store path ------------------------------------------------------------------
 

@@ -177,12 +177,14 @@ class IntNetwork:
     def engine_info(self, engine: EngineSpec | None = None) -> EngineInfo:
         """What a device running this network on ``engine`` (16 lanes if omitted)
         reports and takes over the host link."""
-        s = self.spec
+        s, engine = self.spec, EngineSpec() if engine is None else engine
         return EngineInfo(
             network=int(self.fingerprint(), 16),
             image_bytes=s.in_channels * s.image_size**2,
             classes=s.num_classes,
-            cycles=(EngineSpec() if engine is None else engine).cycles(s),
+            cycles=engine.cycles(s),
+            lanes=engine.lanes,
+            layers=tuple(engine.layers(s).values()),
         )
 
     def weight_bytes(self) -> int:
@@ -240,6 +242,24 @@ def bounds(net: IntNetwork) -> dict[str, int]:
     out["head.sum"] = s.positions * out["head.acc"]
     out["logits"] = _term(out["head.sum"], net.requant["logits"])
     return out
+
+
+def layer_words(values: np.ndarray, lanes: int) -> np.ndarray:
+    """One image's layer (``side x side x channels``, as ``model.infer.run(...,
+    trace=True)`` gives it) as the engine's buffer holds it and READ_LAYER sends it:
+    words of ``lanes`` channels of one pixel, pixels in row-major order, the channels
+    zero-padded to whole words; shape ``(words, lanes)``."""
+    h, w, c = values.shape
+    groups = -(-c // lanes)
+    padded = np.zeros((h, w, groups * lanes), np.int64)
+    padded[..., :c] = values
+    return padded.reshape(h * w * groups, lanes)
+
+
+def words_layer(words: np.ndarray, side: int, channels: int) -> np.ndarray:
+    """The inverse of :func:`layer_words`: ``(words, lanes)`` to ``side x side x
+    channels``, the padding channels dropped."""
+    return words.reshape(side, side, -1)[..., :channels]
 
 
 def load(path: Path) -> IntNetwork:

@@ -25,6 +25,7 @@ from .network import ConvLayer, IntNetSpec, requantize
 from .pack import WORD_BITS_CHOICES, PackingSpec
 from .protocol import (
     LOGIT_BYTES,
+    NO_STOP,
     REQUESTS,
     RESPONSES,
     LinkSpec,
@@ -41,6 +42,7 @@ __all__ = [
     "LOGIT_BYTES",
     "MAX_ACT_BITS",
     "MAX_LANES",
+    "NO_STOP",
     "REQUESTS",
     "RESPONSES",
     "SAVE_MODES",

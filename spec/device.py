@@ -18,6 +18,7 @@ from .pack import PackingSpec
 from .protocol import (
     IDENTIFY_MAGIC,
     LOGIT_BYTES,
+    NO_STOP,
     REQUESTS,
     LinkSpec,
     Opcode,
@@ -44,18 +45,32 @@ class EngineInfo(SpecBase):
     cycles : int
         The engine's cycles per image (:meth:`spec.engine.EngineSpec.cycles`): with the
         board's clock, its images per second.
+    lanes : int
+        The engine's lanes (:class:`spec.engine.EngineSpec`): values per word of a
+        READ_LAYER answer.
+    layers : tuple of (int, int)
+        The passes RUN_TO may stop after, in order, and the words of each one's output
+        (:meth:`spec.engine.EngineSpec.layers`).
     """
 
     network: int
     image_bytes: int
     classes: int
     cycles: int
+    lanes: int
+    layers: tuple[tuple[int, int], ...]
 
     def __post_init__(self) -> None:
         check_int("network", self.network, 1, (1 << 64) - 1)
         check_int("image_bytes", self.image_bytes, 1, 1 << 24)
         check_int("classes", self.classes, 1, 1 << 12)
         check_int("cycles", self.cycles, 1, (1 << 32) - 1)
+        check_int("lanes", self.lanes, 1, 0xFFFF)
+        if not isinstance(self.layers, tuple):
+            raise TypeError(f"layers must be a tuple of (pass, words) pairs, not {self.layers!r}")
+        for index, words in self.layers:
+            check_int("a layer's pass", index, 0, NO_STOP - 1)
+            check_int("a layer's words", words, 1, 1 << 24)
 
 
 @dataclass(frozen=True)
@@ -120,6 +135,11 @@ class DeviceSpec(SpecBase):
         if self.engine is not None:
             if not isinstance(self.engine, EngineInfo):
                 raise TypeError(f"engine must be an EngineInfo or None, not {self.engine!r}")
+            if self.engine.lanes * LOGIT_BYTES > self.link.max_payload:
+                raise ValueError(
+                    f"max_payload must hold one word of {self.engine.lanes} layer values "
+                    f"({self.engine.lanes * LOGIT_BYTES} bytes), not {self.link.max_payload}"
+                )
             if self.engine.classes * LOGIT_BYTES > self.link.max_payload:
                 raise ValueError(
                     f"max_payload must hold {self.engine.classes} logits "
@@ -232,4 +252,5 @@ class DeviceSpec(SpecBase):
             "max_payload": self.link.max_payload,
             "network": self.engine.network if self.engine is not None else 0,
             "engine_cycles": self.engine.cycles if self.engine is not None else 0,
+            "engine_lanes": self.engine.lanes if self.engine is not None else 0,
         }

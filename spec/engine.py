@@ -32,10 +32,25 @@ from dataclasses import dataclass
 from ._base import SpecBase, check_int
 from .network import IntNetSpec
 
-__all__ = ["CODE_BITS", "EngineSpec", "Pass"]
+__all__ = ["BANK_WORDS", "CODE_BITS", "PEEK_LATENCY", "EngineSpec", "Pass", "banks"]
 
 #: Width of every code in the engine's code buffers: the stem's input codes are 8-bit.
 CODE_BITS = 8
+#: Words of one bank of an engine memory deeper than this: the depth of one block RAM
+#: at its widest port on both targets (an xc7 RAMB36 as 512 x 72, an ECP5 DP16KD as
+#: 512 x 36), so that no bank is cascaded in depth behind a multiplexer (:func:`banks`).
+BANK_WORDS = 512
+
+
+def banks(words: int) -> tuple[int, int]:
+    """Banks of an engine memory of ``words`` words, and words per bank: one bank as
+    deep as the memory, or as many banks of :data:`BANK_WORDS` as it fills (word ``w``
+    in bank ``w // BANK_WORDS``; the last bank padded to full depth). Nextpnr-ecp5
+    reported the multiplexer after block RAMs cascaded in depth as the engine's
+    slowest path; the gateware and the estimator both size memories from this."""
+    if words <= BANK_WORDS:
+        return 1, words
+    return -(-words // BANK_WORDS), BANK_WORDS
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,22 @@ class Pass:
     cout: int = 0
     shortcut: bool = False
 
+    @property
+    def layer(self) -> str:
+        """The value of ``model.infer.run(..., trace=True)`` that this pass's output
+        equals: a convolution's input codes (``NAME.codes``) or the stream after the
+        stem or a block (``stem.out``, ``blocks.K.out``); empty for the image's load, a
+        pooled shortcut, the head's sums and the logits, which have no traced value."""
+        if self.kind == "window" and self.rule:
+            return self.rule.removesuffix(".in") + ".codes"
+        if self.kind != "conv" or self.dst == "sum":
+            return ""
+        if self.name == "stem":
+            return "stem.out"
+        if self.dst.startswith("c"):
+            return self.rule.removesuffix(".in") + ".codes"
+        return self.name.removesuffix(".conv2") + ".out"
+
 
 #: Cycles every ``window`` and ``conv`` pass adds to its steps: its description read
 #: and register, the window walker's start, and the drain until its last output is
@@ -90,6 +121,9 @@ PASS_OVERHEAD = 22
 #: and register, and per group of ``lanes`` classes the sums to the rule, the rule's
 #: tag and address registers, its read, hold and register and the requantization.
 LOGITS_OVERHEAD, LOGITS_GROUP_OVERHEAD = 2, 10
+#: Cycles from a stopped engine's ``peek_addr`` and ``peek_lane`` to its ``peek``: the
+#: address register, the read, its hold, the choice of buffer and lane.
+PEEK_LATENCY = 4
 
 
 @dataclass(frozen=True)
@@ -150,6 +184,11 @@ class EngineSpec(SpecBase):
         out.append(Pass("logits", "logits", "sum", "logits", "logits", cin=net.num_classes,
                         cout=net.num_classes))  # fmt: skip
         return tuple(out)
+
+    def layers(self, net: IntNetSpec) -> dict[str, tuple[int, int]]:
+        """The passes whose output can be read back (:attr:`Pass.layer` not empty):
+        layer name -> (pass index, words of its output)."""
+        return {p.layer: (i, self.outputs(p)) for i, p in enumerate(self.passes(net)) if p.layer}
 
     def buffers(self, net: IntNetSpec) -> dict[str, int]:
         """Words each buffer (``x0``, ``x1``, ``c0``, ``c1``) must hold: the most any pass

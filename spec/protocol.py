@@ -63,6 +63,8 @@ class Opcode(IntEnum):
     CLEAR_STATUS = 0x09  #: clear the sticky flags and the link error counter
     LOAD_IMAGE = 0x0A  #: bytes of an image into the inference engine (it runs on the last)
     READ_LOGITS = 0x0B  #: the logits of the engine's last image
+    RUN_TO = 0x0C  #: stop the engine after a pass (and resume it from a stop)
+    READ_LAYER = 0x0D  #: read the output of the pass the engine stopped after
 
 
 class Status(IntEnum):
@@ -198,6 +200,8 @@ REQUESTS: dict[Opcode, PayloadLayout] = {
     Opcode.CLEAR_STATUS: PayloadLayout(),
     Opcode.LOAD_IMAGE: PayloadLayout((("offset", 4),), tail="pixels"),
     Opcode.READ_LOGITS: PayloadLayout(),
+    Opcode.RUN_TO: PayloadLayout((("index", 2),)),
+    Opcode.READ_LAYER: PayloadLayout((("addr", 4), ("n", 2))),
 }
 
 #: Response payload (status OK) of each opcode; any other status has an empty payload.
@@ -223,8 +227,10 @@ RESPONSES: dict[Opcode, PayloadLayout] = {
             # The inference engine's network (``IntNetwork.fingerprint()``, 16 hex digits
             # as a little-endian 64-bit field); 0: no engine.
             ("network", 8),
-            # Its cycles per image (0: no engine).
+            # Its cycles per image and its lanes: channels per word of a READ_LAYER
+            # answer (0: no engine).
             ("engine_cycles", 4),
+            ("engine_lanes", 2),
         )
     ),
     Opcode.SET_SEED: PayloadLayout(),
@@ -237,10 +243,15 @@ RESPONSES: dict[Opcode, PayloadLayout] = {
     Opcode.CLEAR_STATUS: PayloadLayout(),
     Opcode.LOAD_IMAGE: PayloadLayout((("received", 4),)),
     Opcode.READ_LOGITS: PayloadLayout(tail="logits"),
+    Opcode.RUN_TO: PayloadLayout(),
+    Opcode.READ_LAYER: PayloadLayout(tail="values"),
 }
 
-#: Bytes of one logit in a READ_LOGITS answer.
+#: Bytes of one logit in a READ_LOGITS answer, and of one value in a READ_LAYER answer
+#: (signed, little-endian).
 LOGIT_BYTES = 4
+#: RUN_TO's ``index`` that sets no stop: the engine runs through to the logits.
+NO_STOP = 0xFFFF
 
 #: Smallest ``max_payload``: the longest fixed part of any request or response.
 MIN_MAX_PAYLOAD = max(layout.fixed_bytes for layout in (*REQUESTS.values(), *RESPONSES.values()))
@@ -318,7 +329,7 @@ class LinkSpec(SpecBase):
     sync : int
         First byte of every frame, 0..255. A receiver drops bytes until it sees it.
     max_payload : int
-        Longest payload either side accepts, :data:`MIN_MAX_PAYLOAD` (41, the
+        Longest payload either side accepts, :data:`MIN_MAX_PAYLOAD` (43, the
         IDENTIFY response)..65535; the receiver buffers one.
     crc_width : int
         8, 16 or 32.
@@ -353,7 +364,7 @@ class LinkSpec(SpecBase):
     crc_xor_output: int = 0x0000
     baud: int = 115_200
     timeout_us: int = 10_000
-    protocol_version: int = 3
+    protocol_version: int = 4
 
     def __post_init__(self) -> None:
         check_int("sync", self.sync, 0, 0xFF)

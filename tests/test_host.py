@@ -41,6 +41,7 @@ from model.device import DeviceModel
 from model.intnet import IntNetwork, load
 from model.pack import pack_bits, unpack_bits
 from spec import (
+    NO_STOP,
     REQUESTS,
     RESPONSES,
     DeviceSpec,
@@ -51,6 +52,7 @@ from spec import (
     StatusFlag,
     StoreFlag,
 )
+from spec.engine import EngineSpec
 
 SPEC = LinkSpec()
 CRC_SPECS = [
@@ -284,9 +286,9 @@ def make(
     max_payload: int = 1024, network: IntNetwork | None = None, **sizes: int
 ) -> tuple[Device, FakeDevice, Pipe]:
     """A host Device on a fake device of ``sizes`` (:meth:`spec.DeviceSpec.of`), with an
-    inference engine running ``network`` if given."""
+    inference engine of 8 lanes running ``network`` if given."""
     link = LinkSpec(max_payload=max_payload)
-    engine = None if network is None else network.engine_info()
+    engine = None if network is None else network.engine_info(EngineSpec(lanes=8))
     device = DeviceSpec.of(**{"lanes": 8, "result_depth": 64, **sizes}, link=link, engine=engine)
     fake = FakeDevice(device, network)
     pipe = Pipe(fake)
@@ -322,7 +324,7 @@ def test_identify_refuses_another_design_or_protocol() -> None:
         dev.identify()
     dev, fake, _ = make()
     fake.override[Opcode.IDENTIFY] = (Status.OK, Opcode.IDENTIFY, ident(protocol=1))
-    with pytest.raises(LinkError, match=r"^device speaks protocol 1, this host 3$"):
+    with pytest.raises(LinkError, match=r"^device speaks protocol 1, this host 4$"):
         dev.identify()
 
 
@@ -567,7 +569,7 @@ def test_classify_cli_checks_every_logit(tmp_path: Path, monkeypatch, capsys) ->
     assert classify_main(["--port", "x", "--images", str(path), "--check", str(NETWORK)]) == 0
     out = capsys.readouterr().out
     assert "5/5 logits equal" in out and "accuracy: 80.00 % (5 images)" in out
-    assert f"engine: {net.engine_info().cycles:,} cycles per image" in out
+    assert f"engine: {net.engine_info(EngineSpec(lanes=8)).cycles:,} cycles per image" in out
     other = tmp_path / "other.npz"
     changed = load(NETWORK)
     changed.bits["head"] = changed.bits["head"].copy()
@@ -576,6 +578,115 @@ def test_classify_cli_checks_every_logit(tmp_path: Path, monkeypatch, capsys) ->
     assert classify_main(["--port", "x", "--images", str(path), "--check", str(other)]) == 1
     assert "the device runs network" in capsys.readouterr().err
     assert not any(op == Opcode.LOAD_IMAGE for op, _, _ in fakes[-1].requests)
+
+
+def test_every_layer_read_back_is_model_infers() -> None:
+    """``read_layers``: the engine stopped after each layer in turn (RUN_TO), its output
+    read back in frames of three 8-value words (READ_LAYER at a 100-byte payload),
+    equal to model.infer's trace; then run on to the logits, the stop cleared."""
+    from host.classify import read_layers
+
+    net = load(NETWORK)
+    dev, fake, _ = make(max_payload=100, network=net)
+    image = np.random.default_rng(4).integers(0, 256, (1, 8, 8), dtype=np.uint8)
+    got = read_layers(dev, image, net)
+    logits, want = infer.run(net, image[None], trace=True)
+    table = EngineSpec(lanes=8).layers(net.spec)
+    assert list(got) == list(table) and len(got) == 12
+    for name, values in got.items():
+        assert values.shape == want[name][0].shape and (values == want[name][0]).all(), name
+    sizes = {v["n"] for op, v, _ in fake.requests if op == Opcode.READ_LAYER}
+    assert max(sizes) == 3 and 0 in sizes
+    stops = [v["index"] for op, v, _ in fake.requests if op == Opcode.RUN_TO]
+    assert stops == [i for i, _ in table.values()] + [NO_STOP]
+    assert dev.read_logits() == logits[0].tolist() and fake.model.stop_at == NO_STOP
+
+
+def test_run_to_and_read_layer_refuse_what_does_not_fit() -> None:
+    """READ_LAYER on an engine that has not stopped, past the layer's words, or more
+    than a frame holds; RUN_TO a pass with no readable output or one already run:
+    BAD_ARGUMENT. BUSY reads as "not yet" and RUN_TO asks again."""
+    net = load(NETWORK)
+    dev, fake, _ = make(network=net)
+    table = EngineSpec(lanes=8).layers(net.spec)
+    index, words = table["blocks.1.out"]
+    with pytest.raises(DeviceError, match="BAD_ARGUMENT to READ_LAYER"):
+        dev.read_layer(0, 1)
+    with pytest.raises(DeviceError, match="BAD_ARGUMENT to RUN_TO"):
+        dev.run_to(0)  # the image's load: no traced value
+    dev.run_to(index)
+    dev.send_image(b"\7" * 64)
+    assert fake.model.stopped == index and dev.read_logits is not None
+    with pytest.raises(DeviceError, match="BAD_ARGUMENT to READ_LOGITS"):
+        dev.read_logits()
+    assert len(dev.read_layer(words - 2, 2)) == 16
+    with pytest.raises(DeviceError, match="BAD_ARGUMENT to READ_LAYER"):
+        dev.read_layer(words - 2, 3)
+    with pytest.raises(DeviceError, match="BAD_ARGUMENT to READ_LAYER"):
+        dev._call(Opcode.READ_LAYER, addr=0, n=1024 // 32 + 1)
+    with pytest.raises(DeviceError, match="BAD_ARGUMENT to RUN_TO"):
+        dev.run_to(table["blocks.0.out"][0])  # already run
+    fake.override[Opcode.READ_LAYER] = (Status.BUSY, Opcode.READ_LAYER, b"")
+    assert dev.read_layer(0, 1) is None
+    answers = iter([Status.BUSY, Status.BUSY])
+    fake.override.pop(Opcode.READ_LAYER)
+    real = fake.model.handle
+
+    def busy_twice(opcode: int, payload: bytes) -> tuple[Status, bytes]:
+        if opcode == Opcode.RUN_TO and (status := next(answers, None)) is not None:
+            return status, b""
+        return real(opcode, payload)
+
+    fake.model.handle = busy_twice  # type: ignore[method-assign]
+    dev.run_to(None)
+    assert [op for op, _, _ in fake.requests[-3:]] == [Opcode.RUN_TO] * 3
+    assert dev.read_logits() == infer.run(net, np.full((1, 1, 8, 8), 7, np.uint8))[0].tolist()
+
+
+def test_classify_cli_layers_names_the_layer_that_differs(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """``--layers``: every layer of the first image read back and compared; a device
+    whose ``blocks.1.out`` is off in places gets that layer named, exit status 1; an
+    honest one: every layer equal, 0. ``--layers`` without ``--check`` is refused."""
+    from host.classify import main as classify_main
+
+    net = load(NETWORK)
+    images = np.random.default_rng(6).integers(0, 256, (2, 1, 8, 8), dtype=np.uint8)
+    path = tmp_path / "images.npz"
+    np.savez(path, images=images)
+    index = EngineSpec(lanes=8).layers(net.spec)["blocks.1.out"][0]
+    corrupt = [False]
+
+    def open_fake(port: str, link: LinkSpec, *, timeout: float) -> Device:
+        dev, fake, _ = make(network=net)
+        real = fake.model.handle
+
+        def handle(opcode: int, payload: bytes) -> tuple[Status, bytes]:
+            status, body = real(opcode, payload)
+            if corrupt[0] and opcode == Opcode.READ_LAYER and fake.model.stopped == index:
+                body = bytes([body[0] ^ 1]) + body[1:] if body else body
+            return status, body
+
+        fake.model.handle = handle  # type: ignore[method-assign]
+        return dev
+
+    monkeypatch.setattr(Device, "open", open_fake)
+    args = ["--port", "x", "--images", str(path), "--check", str(NETWORK), "--layers"]
+    assert classify_main(args) == 0
+    out = capsys.readouterr().out
+    assert "2/2 logits equal" in out and "12/12 layers equal" in out
+    assert "image 0, blocks.1.out: equal (512 values)" in out
+    corrupt[0] = True
+    assert classify_main(args) == 1
+    out = capsys.readouterr().out
+    assert "2/2 logits equal" in out and "11/12 layers equal" in out
+    # its 64 words come in two frames of 32; each frame's first value is off by one
+    assert ("image 0, blocks.1.out: differs in 2 of 512 values; first at y=0 x=0 channel 0: "
+            "device 44, model.infer 45") in out
+    with pytest.raises(SystemExit):
+        classify_main(["--port", "x", "--images", str(path), "--layers"])
+    assert "--layers compares with model.infer: give --check NET" in capsys.readouterr().err
 
 
 def test_classify_images_digits_is_the_training_runs_test_split() -> None:

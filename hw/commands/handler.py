@@ -19,11 +19,13 @@ from .gather import code_beat
 from .identify import Identify
 from .load_image import LoadImage
 from .load_weights import LoadWeights
+from .read_layer import ReadLayer
 from .read_logits import ReadLogits
 from .read_results import ReadResults
 from .read_status import ReadStatus
 from .read_words import ReadWords
 from .run_dot import RunDot
+from .run_to import RunTo
 from .set_seed import SetSeed
 from .store_codes import StoreCodes
 
@@ -42,10 +44,12 @@ COMMANDS: dict[Opcode, type[Command]] = {
     Opcode.CLEAR_STATUS: ClearStatus,
     Opcode.LOAD_IMAGE: LoadImage,
     Opcode.READ_LOGITS: ReadLogits,
+    Opcode.RUN_TO: RunTo,
+    Opcode.READ_LAYER: ReadLayer,
 }
 #: The commands only a device with an inference engine has (others answer
 #: UNKNOWN_OPCODE to them).
-ENGINE_COMMANDS = (Opcode.LOAD_IMAGE, Opcode.READ_LOGITS)
+ENGINE_COMMANDS = (Opcode.LOAD_IMAGE, Opcode.READ_LOGITS, Opcode.RUN_TO, Opcode.READ_LAYER)
 #: Ports of a command that the dispatcher itself serves (the sticky flags).
 _FLAG_PORTS = ("raise_flag", "flags", "clear_flags")
 
@@ -90,9 +94,10 @@ class CommandHandler(wiring.Component):
         The datapath's sums; always taken.
     push, pop : Out(stream.Signature(acc_bits)), In(stream.Signature(acc_bits))
         The result FIFO's write and read sides; ``pending`` (In) its level.
-    pixels, drop_image, clear_logits, computing, received, logits_rd, logits_valid :
-        With an engine (``device.engine``): the ports of :class:`LoadImage` and
-        :class:`ReadLogits` of the same names.
+    pixels, drop_image, clear_logits, computing, received, logits_rd, logits_valid,
+    stop_at, resume, stopped, layer, peek_addr, peek_lane, peek :
+        With an engine (``device.engine``): the ports of :class:`LoadImage`,
+        :class:`ReadLogits`, :class:`RunTo` and :class:`ReadLayer` of the same names.
     busy : Out(1)
         A command is being handled.
     error : Out(1)
@@ -108,7 +113,11 @@ class CommandHandler(wiring.Component):
         word = unsigned(dev.word_bits)
         engine = {}
         if dev.engine is not None:
-            engine = {**LoadImage.ports(dev), **ReadLogits.ports(dev)}
+            engine = {
+                name: member
+                for command in (LoadImage, ReadLogits, RunTo, ReadLayer)
+                for name, member in command.ports(dev).items()
+            }
         super().__init__(
             {
                 **engine,

@@ -10,7 +10,8 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from model.intnet import IntNetwork, bounds
-from spec.engine import CODE_BITS, PASS_OVERHEAD, EngineSpec, Pass
+from spec import NO_STOP
+from spec.engine import CODE_BITS, PASS_OVERHEAD, PEEK_LATENCY, EngineSpec, Pass, banks
 
 from .mac import MacArray
 from .requant import RequantUnit
@@ -43,30 +44,61 @@ def _signed_bits(values: list[int]) -> int:
 
 
 class _Write(NamedTuple):
-    """What drives a block RAM's write port a cycle later (:func:`_registered_write`)."""
+    """A write into a :class:`_Banked` memory, reaching its block RAMs a cycle later."""
 
     en: Signal
     addr: Signal
     data: Signal
 
 
-def _registered_write(m: Module, port: memory.WritePort, shape: Any, name: str) -> _Write:
-    """Signals whose values reach ``port`` through registers: the choice between the
-    port's writers (the image's load, the passes' outputs) and its fan-out to every
-    lane's bits then never runs into the block RAM's pins."""
-    staged = _Write(Signal(name=f"{name}_en"), Signal.like(port.addr, name=f"{name}_addr"),
-                    Signal(shape, name=f"{name}_data"))  # fmt: skip
-    m.d.sync += [port.en.eq(staged.en), port.addr.eq(staged.addr), port.data.eq(staged.data)]
-    return staged
+class _Banked:
+    """An engine memory of ``depth`` words of ``shape`` as banks of one block RAM's
+    depth (:func:`spec.engine.banks`), each added to ``m`` as ``NAME`` or ``NAMEb``.
 
+    Reads: the word at ``addr`` arrives in ``data`` two cycles later, held in a register
+    beside each bank and chosen between the banks by the address's high bits, delayed
+    alike. An ECP5 block RAM takes 5.8 ns from clock to output; behind a multiplexer
+    (of banks, or of block RAMs that Yosys cascades in depth) and a long route, that
+    was the engine's slowest path. Writes (``write``, unless ``init`` is given: a ROM):
+    enable, address and data reach the block RAMs through registers, so that the
+    choice between a memory's writers and its fan-out never runs into their pins.
+    """
 
-def _held(m: Module, port: memory.ReadPort, shape: Any, name: str) -> Signal:
-    """``port``'s read data in a register of its own, before any logic: an ECP5 block
-    RAM takes 5.8 ns from clock to output, which leaves no time for a multiplexer and
-    a long route after it; a register with nothing in between sits beside the RAM."""
-    held = Signal(shape, name=name)
-    m.d.sync += held.eq(port.data)
-    return held
+    def __init__(self, m: Module, name: str, shape: Any, depth: int, init: list | None = None):
+        count, words = banks(depth)
+        self.words, bits = words, (words - 1).bit_length()
+        self.mems = [memory.Memory(shape=shape, depth=words,
+                                   init=[] if init is None else init[b * words:(b + 1) * words])
+                     for b in range(count)]  # fmt: skip
+        for b, mem in enumerate(self.mems):
+            m.submodules[name if count == 1 else f"{name}{b}"] = mem
+        self.addr = Signal(bits + max(count - 1, 1).bit_length(), name=f"{name}_raddr")
+        held = []
+        for b, mem in enumerate(self.mems):
+            port = mem.read_port()
+            held.append(Signal(shape, name=f"{name}{b}_held"))
+            m.d.comb += port.addr.eq(self.addr[:bits])
+            m.d.sync += held[-1].eq(port.data)
+        self.data = held[0]
+        if count > 1:
+            self.data = Signal(shape, name=f"{name}_data")
+            with m.Switch(_pipeline(m, self.addr[bits:], 2, f"{name}_bank")[-1]):
+                for b, word in enumerate(held):
+                    with m.Case(b):
+                        m.d.comb += self.data.eq(word)
+        if init is not None:
+            return
+        w = self.write = _Write(Signal(name=f"{name}_wen"),
+                                Signal.like(self.addr, name=f"{name}_waddr"),
+                                Signal(shape, name=f"{name}_wdata"))  # fmt: skip
+        for b, mem in enumerate(self.mems):
+            port = mem.write_port()
+            m.d.sync += [port.en.eq(w.en & (w.addr[bits:] == b)), port.addr.eq(w.addr[:bits]),
+                         port.data.eq(w.data)]  # fmt: skip
+
+    def word(self, addr: int) -> Any:
+        """The memory's word ``addr`` (for simulation: ``ctx.get(buffer.word(k))``)."""
+        return self.mems[addr // self.words].data[addr % self.words]
 
 
 def _pipeline(m: Module, value: Any, stages: int, name: str) -> list[Any]:
@@ -119,6 +151,15 @@ class Engine(wiring.Component):
     done_pass : Out(1)
         High in the cycle that a pass's last output is written; ``pass_index`` (Out)
         says which (for tests).
+    stop_at : In(16)
+        The pass after which the engine stops (an index into ``program``; any other
+        value, such as the initial :data:`spec.NO_STOP`: none). Stopped, it leaves that
+        pass's output in its buffer, ``stopped`` (Out(1)) is high and ``busy`` low; a
+        ``resume`` pulse (In(1)) runs on from the next pass, ``drop_image`` abandons
+        the image.
+    peek_addr, peek_lane : In
+        While stopped: a word of the stopped pass's output and a lane of it; ``peek``
+        (Out) is its value (codes zero-extended) :data:`spec.engine.PEEK_LATENCY` cycles later.
     program : tuple of Pass
         The passes (not a port); ``cycles`` their unstalled cycles per image.
     memories : dict
@@ -147,6 +188,12 @@ class Engine(wiring.Component):
                 "drop_image": In(1),
                 "done_pass": Out(1),
                 "pass_index": Out(range(len(self.program))),
+                "stop_at": In(16, init=NO_STOP),
+                "resume": In(1),
+                "stopped": Out(1),
+                "peek_addr": In(range(max(spec.buffers(s).values()))),
+                "peek_lane": In(range(spec.lanes)),
+                "peek": Out(signed(max(self.stream_bits, CODE_BITS + 1))),
             }
         )
 
@@ -215,9 +262,9 @@ class Engine(wiring.Component):
                                                         s.in_channels))) + 1  # fmt: skip
         stream_word = data.ArrayLayout(signed(sb), lanes)
         code_word = data.ArrayLayout(unsigned(CODE_BITS), lanes)
-        xmem = [memory.Memory(shape=stream_word, depth=depth[f"x{k}"], init=[]) for k in (0, 1)]
-        cmem = [memory.Memory(shape=code_word, depth=depth[f"c{k}"], init=[]) for k in (0, 1)]
-        wrom = memory.Memory(shape=unsigned(lanes * lanes), depth=len(weights), init=weights)
+        xmem = [_Banked(m, f"x{k}", stream_word, depth[f"x{k}"]) for k in (0, 1)]
+        cmem = [_Banked(m, f"c{k}", code_word, depth[f"c{k}"]) for k in (0, 1)]
+        wrom = _Banked(m, "wrom", unsigned(lanes * lanes), len(weights), init=weights)
         pair = data.StructLayout({"mult": signed(s.mult_bits), "add": signed(self.add_bits)})
         rule_word = data.ArrayLayout(pair, lanes)
         rrom = memory.Memory(
@@ -244,19 +291,15 @@ class Engine(wiring.Component):
             init=[self._describe(i, p, wbase, rbase, q_max) if p.kind != "load" else {}
                   for i, p in enumerate(self.program)],
         )  # fmt: skip
-        for name, mem in (("x0", xmem[0]), ("x1", xmem[1]), ("c0", cmem[0]), ("c1", cmem[1]),
-                          ("wrom", wrom), ("rrom", rrom), ("drom", drom)):  # fmt: skip
-            m.submodules[name] = mem
+        m.submodules.rrom, m.submodules.drom = rrom, drom
         self.memories = {"x": xmem, "c": cmem}
-        xr = [mem.read_port() for mem in xmem]
-        xw = [_registered_write(m, mem.write_port(), stream_word, f"x{k}w")
-              for k, mem in enumerate(xmem)]  # fmt: skip
-        cr = [mem.read_port() for mem in cmem]
-        cw = [_registered_write(m, mem.write_port(), code_word, f"c{k}w")
-              for k, mem in enumerate(cmem)]  # fmt: skip
-        wr, rr, dr = wrom.read_port(), rrom.read_port(), drom.read_port()
+        xw, cw = [b.write for b in xmem], [b.write for b in cmem]
+        xq, cq = [b.data for b in xmem], [b.data for b in cmem]
+        rr, dr = rrom.read_port(), drom.read_port()
 
-        pidx = Signal(range(len(self.program)))
+        # The pass: the first after the load from reset, after the logits and after a
+        # dropped stop, so that the load state never drives it (a path nextpnr reported).
+        pidx = Signal(range(len(self.program)), init=body[0][0])
         m.d.comb += dr.addr.eq(pidx)
         desc = Signal(desc_layout)  # the pass's description, two cycles after pidx
         m.d.sync += desc.eq(dr.data)
@@ -271,13 +314,9 @@ class Engine(wiring.Component):
         # array's.
         delayed = _pipeline(m, step, READ_LATENCY + MacArray.latency, "d")
         d_read, d_sum, d_acc = delayed[READ_LATENCY], delayed[READ_LATENCY + 1], delayed[-1]
-        xq = [_held(m, xr[k], stream_word, f"x{k}_held") for k in (0, 1)]
-        cq = [_held(m, cr[k], code_word, f"c{k}_held") for k in (0, 1)]
 
         # Sources: codes through the array, or a stream through the window adder.
-        for k in (0, 1):
-            m.d.comb += cr[k].addr.eq(step.addr)
-        m.d.comb += wr.addr.eq(step.waddr)
+        m.d.comb += wrom.addr.eq(step.waddr)
         zero_word = Cat(
             Mux(desc.stem_pad & (j < s.in_channels), C(self.net.zero_code, CODE_BITS), 0)
             for j in range(lanes)
@@ -287,7 +326,7 @@ class Engine(wiring.Component):
         xsrc = Signal(stream_word)
         m.d.sync += [
             codes.eq(Mux(desc.src, cq[1], cq[0])),
-            weights.eq(_held(m, wr, lanes * lanes, "weights_held")),
+            weights.eq(wrom.data),
             xsrc.eq(Mux(desc.src, xq[1], xq[0])),
         ]
         m.d.comb += [
@@ -338,14 +377,25 @@ class Engine(wiring.Component):
         p_valid = _pipeline(m, post_valid, POST_LATENCY, "p_valid")[-1]
         tags = _pipeline(m, post, POST_LATENCY, "p_tag")
         p_tag, p_x = tags[-1], _pipeline(m, post_x, POST_LATENCY, "p_x")[-1]
+        # While stopped, the shortcut's address register carries the peeked word's
+        # address to the stream buffers, a register of its own to the code buffers.
         rule_addr, shortcut_addr = Signal(addr_bits), Signal(addr_bits)
-        m.d.sync += [rule_addr.eq(desc.rbase + tags[1].go), shortcut_addr.eq(tags[1].out)]
+        halted, peek_addr = Signal(), Signal(addr_bits)
+        m.d.sync += [rule_addr.eq(desc.rbase + tags[1].go), peek_addr.eq(self.peek_addr),
+                     shortcut_addr.eq(Mux(halted, self.peek_addr, tags[1].out))]  # fmt: skip
         m.d.comb += rr.addr.eq(rule_addr)
         for k in (0, 1):  # a stream's read port: the walker's source, else the shortcut
-            m.d.comb += xr[k].addr.eq(Mux(desc.conv, shortcut_addr, step.addr))
-        shortcut, rule = Signal(stream_word), Signal(rule_word)
+            m.d.comb += xmem[k].addr.eq(Mux(desc.conv | halted, shortcut_addr, step.addr))
+            m.d.comb += cmem[k].addr.eq(Mux(halted, peek_addr, step.addr))
+        lane = _pipeline(m, self.peek_lane, PEEK_LATENCY - 1, "peek_lane")[-1]
+        with m.Switch(Cat(desc.dst, desc.dst_kind == DST_CODES)):
+            for k, held in enumerate((*xq, *cq)):
+                with m.Case(k):
+                    m.d.sync += self.peek.eq(held[lane])
+        shortcut, rule, rule_held = Signal(stream_word), Signal(rule_word), Signal(rule_word)
+        m.d.sync += rule_held.eq(rr.data)  # held beside the block RAM, as in _Banked
         m.d.sync += [shortcut.eq(Mux(desc.dst, xq[1], xq[0])),
-                     rule.eq(_held(m, rr, rule_word, "rule_held"))]  # fmt: skip
+                     rule.eq(rule_held)]  # fmt: skip
         m.d.comb += [
             rq.valid.eq(p_valid),
             rq.tag.eq(p_tag),
@@ -378,7 +428,9 @@ class Engine(wiring.Component):
                     with m.Case(g):
                         m.d.sync += [total[j].eq(total[j] + rq.y[j]) for j in range(lanes)]
 
-        self._sequence(m, body, pidx, walker, (logits_issue, logits_go), totals, rq, xw[0])
+        m.d.comb += self.stopped.eq(halted)
+        self._sequence(m, body, pidx, walker, (logits_issue, logits_go), totals, rq, xw[0],
+                       halted)  # fmt: skip
         return m
 
     def _describe(self, i: int, p: Pass, wbase: dict, rbase: dict, q_max: int) -> dict:
@@ -416,9 +468,9 @@ class Engine(wiring.Component):
             "stem_pad": int(p.name == "stem"),
         }
 
-    def _sequence(self, m, body, pidx, walker, logits, totals, rq, xw) -> None:
+    def _sequence(self, m, body, pidx, walker, logits, totals, rq, xw, halted) -> None:
         """The sequencer: the image in, each pass of ``body`` (description, walk, drain),
-        the logits out."""
+        the logits out; a stop after pass ``stop_at`` (``halted`` high)."""
         s, lanes = self.net.spec, self.spec.lanes
         logits_issue, logits_go = logits
         logits_index = len(self.program) - 1
@@ -460,7 +512,7 @@ class Engine(wiring.Component):
                     with m.If(pixel_count == s.in_channels - 1):
                         m.d.sync += [pixel_count.eq(0), pixels_left.eq(pixels_left - 1)]
                         with m.If(pixels_left == 1):
-                            m.d.sync += [pidx.eq(first), pixels_left.eq(pixels), widx.eq(0)]
+                            m.d.sync += [pixels_left.eq(pixels), widx.eq(0)]
                             m.next = "START"
                 with m.If(self.drop_image):
                     m.d.sync += [chan.eq(0), widx.eq(0), pixel_count.eq(0),
@@ -488,7 +540,18 @@ class Engine(wiring.Component):
                 m.d.sync += count.eq(count - 1)
                 with m.If(count == 0):
                     m.d.comb += [self.done_pass.eq(1), self.pass_index.eq(pidx)]
-                    m.d.sync += pidx.eq(pidx + 1)
+                    with m.If(pidx == self.stop_at):
+                        m.d.sync += halted.eq(1)
+                        m.next = "STOPPED"
+                    with m.Else():
+                        m.d.sync += pidx.eq(pidx + 1)
+                        m.next = "START"
+            with m.State("STOPPED"):  # the pass's output stays in its buffer
+                with m.If(self.drop_image):
+                    m.d.sync += [halted.eq(0), pidx.eq(first), clear_totals.eq(1)]
+                    m.next = "LOAD"
+                with m.Elif(self.resume):
+                    m.d.sync += [halted.eq(0), pidx.eq(pidx + 1)]
                     m.next = "START"
             with m.State("LOGITS_ISSUE"):
                 m.d.comb += [self.busy.eq(1), logits_issue.eq(1)]
@@ -507,7 +570,7 @@ class Engine(wiring.Component):
                     m.d.sync += [chan.eq(chan + 1), classes_left.eq(classes_left - 1)]
                     with m.If(classes_left == 1):
                         m.d.comb += [self.done_pass.eq(1), self.pass_index.eq(logits_index)]
-                        m.d.sync += [chan.eq(0), pidx.eq(0), clear_totals.eq(1)]
+                        m.d.sync += [chan.eq(0), pidx.eq(first), clear_totals.eq(1)]
                         m.next = "LOAD"
                     with m.Elif(chan == lanes - 1):
                         m.d.sync += logits_go.eq(logits_go + 1)

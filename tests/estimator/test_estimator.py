@@ -191,14 +191,17 @@ def test_fpga_model_within_15_percent_of_yosys(
 
 def test_engine_estimate_prices_the_engines_own_buffers() -> None:
     """WRN-20-1 at 16 lanes, worked by hand: the first stage's stream is 32 x 32 pixels
-    of one 16-channel word (1,024 words of 16 x 26 bits: 12 RAMB36 as 1024 x 36); the
-    second stage's 16 x 16 pixels of two words (512); the weights one word per output
-    group, tap and input group (stem 9, first stage 6 x 9, second 18 + 5 x 36, third
-    72 + 5 x 144, head 4: 1,057 words of 256 bits); a 26 x 16-bit product takes two
-    DSP48E1 per lane, plus two for addresses."""
+    of one 16-channel word (1,024 words of 16 x 26 bits: two banks of 512 words, each
+    6 RAMB36 as 512 x 72); the second stage's 16 x 16 pixels of two words (512: one
+    bank); the weights one word per output group, tap and input group (stem 9, first
+    stage 6 x 9, second 18 + 5 x 36, third 72 + 5 x 144, head 4: 1,057 words of 256
+    bits: three banks of 4 RAMB36); a 26 x 16-bit product takes two DSP48E1 per lane,
+    plus two for addresses."""
     g = estimate(Config(engine_lanes=16, engine_stream_bits=26))["engine"]
-    assert g["memories"]["x0"] == {"words": 1024, "bits": 416, "bram36": 12.0}
-    assert g["memories"]["x1"]["words"] == 512
-    assert g["memories"]["weights"]["words"] == 9 + 54 + 18 + 180 + 72 + 720 + 4
+    assert g["memories"]["x0"] == {"words": 1024, "bits": 416, "banks": 2, "bram36": 12.0}
+    assert g["memories"]["x1"]["words"] == 512 and g["memories"]["x1"]["banks"] == 1
+    weights = g["memories"]["weights"]
+    assert weights["words"] == 9 + 54 + 18 + 180 + 72 + 720 + 4
+    assert weights["banks"] == 3 and weights["bram36"] == 12.0
     assert g["dsp"] == 34 and g["bram_fits"] and g["dsp_fits"]
     assert g["images_per_s"] == round(100e6 / g["cycles_per_image"], 1)

@@ -17,8 +17,8 @@ from golden.network import NETWORK
 from hw.engine import Engine, MacArray, RequantUnit
 from model import infer
 from model.intnet import IntNetwork, Requant, load
-from spec import IntNetSpec, requantize
-from spec.engine import EngineSpec
+from spec import NO_STOP, IntNetSpec, requantize
+from spec.engine import PEEK_LATENCY, EngineSpec
 
 from .streams import run
 
@@ -139,21 +139,6 @@ def expected(net: IntNetwork, images: np.ndarray) -> dict[str, np.ndarray]:
     return {**layers, "logits": logits, "images": images}
 
 
-def _layer_of(engine: Engine, index: int) -> str:
-    """The reference array a pass's output should equal ("" where there is none: the
-    image, the pooled shortcut, the head's sums, the logits)."""
-    p = engine.program[index]
-    if p.kind == "window" and p.rule:
-        return p.rule.removesuffix(".in") + ".codes"
-    if p.kind != "conv" or p.dst == "sum":
-        return ""
-    if p.name == "stem":
-        return "stem.out"
-    if p.dst.startswith("c"):
-        return p.rule.removesuffix(".in") + ".codes"
-    return p.name.removesuffix(".conv2") + ".out"
-
-
 def simulate(
     net: IntNetwork,
     arrays: dict,
@@ -176,7 +161,7 @@ def simulate(
     s = net.spec
 
     def compare(ctx: Any, image: int, index: int) -> None:
-        name = _layer_of(dut, index)
+        name = dut.program[index].layer
         if not name:
             return
         want = arrays[name][image]  # NHWC
@@ -187,7 +172,7 @@ def simulate(
         got = np.zeros((h, h, groups * lanes), np.int64)
         for pixel in range(h * h):
             for g in range(groups):
-                value = ctx.get(mem.data[pixel * groups + g])
+                value = ctx.get(mem.word(pixel * groups + g))
                 got[pixel // h, pixel % h, g * lanes : (g + 1) * lanes] = [
                     int(value[j]) for j in range(lanes)
                 ]
@@ -251,7 +236,7 @@ def test_engine_computes_the_network_layer_by_layer(network: str, lanes: int) ->
     logits, _, checked, dut = simulate(net, arrays, check_layers=True, seed=3, lanes=lanes)
     assert logits == arrays["logits"].tolist()
     # Every pass whose output lands in a buffer was compared, for both images.
-    layers = {_layer_of(dut, i) for i in range(len(dut.program))} - {""}
+    layers = {p.layer for p in dut.program} - {""}
     assert set(checked) == layers and len(checked) == 2 * len(layers)
 
 
@@ -274,3 +259,75 @@ def test_one_flipped_weight_bit_changes_the_answer() -> None:
     arrays = golden_case([0])
     logits, _, _, _ = simulate(net, arrays, check_layers=False, seed=4)
     assert logits != arrays["logits"].tolist()
+
+
+def test_engine_stops_after_a_pass_shows_its_output_and_resumes() -> None:
+    """A stop after a pass leaves its output readable word by word and lane by lane
+    (``peek``), equal to the reference's layer; ``resume`` runs on to the next stop and
+    at last to the right logits; ``drop_image`` abandons a stopped image, and the stop
+    holds for the next one."""
+    net, lanes = load(NETWORK), 8
+    arrays = golden_case([3])
+    dut = Engine(net, EngineSpec(lanes=lanes))
+    layers = EngineSpec(lanes=lanes).layers(net.spec)
+    names = ["stem.out", "blocks.1.conv2.codes", "blocks.2.out", "head.codes"]
+    image = arrays["images"][0].transpose(1, 2, 0).ravel()
+    seen: dict[str, np.ndarray] = {}
+    logits: list[int] = []
+
+    async def wait_stopped(ctx: Any) -> None:
+        while not ctx.get(dut.stopped):
+            await ctx.tick()
+        assert not ctx.get(dut.busy)
+
+    async def load_image(ctx: Any) -> None:
+        for v in image:
+            ctx.set(dut.pixels.payload, int(v))
+            ctx.set(dut.pixels.valid, 1)
+            while not (await ctx.tick().sample(dut.pixels.ready))[-1]:
+                pass
+        ctx.set(dut.pixels.valid, 0)
+
+    async def read(ctx: Any, name: str) -> np.ndarray:
+        words = layers[name][1]
+        values = np.zeros((words, lanes), np.int64)
+        for w in range(words):
+            for j in range(lanes):
+                ctx.set(dut.peek_addr, w)
+                ctx.set(dut.peek_lane, j)
+                await ctx.tick().repeat(PEEK_LATENCY)
+                values[w, j] = ctx.get(dut.peek)
+        return values
+
+    async def bench(ctx: Any) -> None:
+        ctx.set(dut.stop_at, layers[names[0]][0])
+        await load_image(ctx)
+        await wait_stopped(ctx)
+        ctx.set(dut.drop_image, 1)  # abandoned: the same stop on the next image
+        await ctx.tick()
+        ctx.set(dut.drop_image, 0)
+        await load_image(ctx)
+        for k, name in enumerate(names):
+            await wait_stopped(ctx)
+            await ctx.tick().repeat(3)
+            assert ctx.get(dut.stopped) and not ctx.get(dut.logits.valid)
+            seen[name] = await read(ctx, name)
+            ctx.set(dut.stop_at, layers[names[k + 1]][0] if k + 1 < len(names) else NO_STOP)
+            ctx.set(dut.resume, 1)
+            await ctx.tick()
+            ctx.set(dut.resume, 0)
+        ctx.set(dut.logits.ready, 1)
+        while len(logits) < net.spec.num_classes:
+            _, _, valid, payload = await ctx.tick().sample(dut.logits.valid, dut.logits.payload)
+            if valid:
+                logits.append(payload)
+
+    run(dut, bench, deadline_cycles=4 * dut.cycles + 200_000)
+    assert logits == arrays["logits"][0].tolist()
+    for name in names:
+        want = arrays[name][0]  # HWC
+        h, channels = want.shape[0], want.shape[-1]
+        groups = -(-channels // lanes)
+        got = seen[name].reshape(h, h, groups * lanes)
+        assert (got[..., :channels] == want).all(), name
+        assert (got[..., channels:] == 0).all(), name

@@ -1,10 +1,11 @@
 # amaranth: UnusedElaboratable=no
-"""LOAD_IMAGE and READ_LOGITS on an :class:`~hw.top.SbqCore` with an inference engine
-(the golden WRN-8-1 at 32 lanes, 64-byte images, 48-byte payloads so that an image
-takes two frames), at the command-stream level: every answer equals
-:class:`model.device.DeviceModel`'s, malformed frames are refused as documented and
-lose nothing (the next whole image's logits are still model.infer's), an image sent
-while the engine computes gets BUSY."""
+"""LOAD_IMAGE, READ_LOGITS, RUN_TO and READ_LAYER on an :class:`~hw.top.SbqCore` with an
+inference engine (the golden WRN-8-1 at 16 lanes, 64-byte images, 64-byte payloads so
+that an image takes two frames and a READ_LAYER answer one word), at the
+command-stream level: every answer equals :class:`model.device.DeviceModel`'s (every
+value read back included), malformed frames are refused as documented and lose
+nothing (the next whole image's logits are still model.infer's), an image, a stop or a
+read sent while the engine computes gets BUSY."""
 
 from __future__ import annotations
 
@@ -15,15 +16,15 @@ from golden.network import NETWORK
 from hw.top import SbqCore
 from model.device import DeviceModel
 from model.intnet import load
-from spec import REQUESTS, DeviceSpec, LinkSpec, Opcode, Status
+from spec import NO_STOP, REQUESTS, DeviceSpec, LinkSpec, Opcode, Status
 from spec.engine import EngineSpec
 
 from .test_top import run_core
 
 NET = load(NETWORK)
-ENGINE = EngineSpec(lanes=32)
+ENGINE = EngineSpec(lanes=16)
 DEVICE = DeviceSpec.of(lanes=8, depth=16, result_depth=4, engine=NET.engine_info(ENGINE),
-                       link=LinkSpec(max_payload=48))  # fmt: skip
+                       link=LinkSpec(max_payload=64))  # fmt: skip
 #: Idle cycles after an image's last byte: the engine is done by then.
 SETTLE = ENGINE.cycles(NET.spec) + 50
 FRAMES = 620
@@ -32,7 +33,7 @@ FRAMES = 620
 def image_frames(rng: random.Random, model: DeviceModel) -> tuple[int, bytes]:
     """A LOAD_IMAGE frame: mostly malformed (an offset that skips or repeats bytes, a
     tail past the image), otherwise the next piece of an image."""
-    image, room = DEVICE.engine.image_bytes, 48 - REQUESTS[Opcode.LOAD_IMAGE].fixed_bytes
+    image, room = DEVICE.engine.image_bytes, 64 - REQUESTS[Opcode.LOAD_IMAGE].fixed_bytes
     held = len(model.image) % image if model.logits is None else 0
     if rng.random() < 0.1:  # the next piece
         offset, n = held, rng.randint(1, min(room, image - held))
@@ -84,3 +85,87 @@ def test_image_frames_against_the_model() -> None:
     assert refused >= 500, statuses
     assert statuses[Opcode.READ_LOGITS, Status.OK] >= 5, statuses
     assert len(waits) >= 5 and busy_probes >= 2, (len(waits), busy_probes)
+
+
+STOP_FRAMES = 760
+PASSES = ENGINE.passes(NET.spec)
+
+
+def stop_frame(rng: random.Random, model: DeviceModel) -> tuple[int, bytes]:
+    """A RUN_TO or READ_LAYER frame: often refused (a pass whose output cannot be read,
+    one already run, any 16-bit index; READ_LAYER on an engine not stopped, past the
+    layer's words, more words than an answer holds), otherwise in range."""
+    sizes = dict(DEVICE.engine.layers)
+    if rng.random() < 0.5:
+        index = rng.choice([*sizes, *sizes, NO_STOP, 0, len(PASSES) - 1, rng.randrange(1 << 16)])
+        return int(Opcode.RUN_TO), REQUESTS[Opcode.RUN_TO].pack({"index": index})
+    words = sizes.get(model.stopped, 4)
+    addr = rng.choice([0, rng.randrange(words), words - 1, words, rng.randrange(1 << 32)])
+    n = rng.choice([0, 1, 1, 1, 2, max(words - addr, 0), rng.randrange(1 << 16)])
+    return int(Opcode.READ_LAYER), REQUESTS[Opcode.READ_LAYER].pack({"addr": addr, "n": n})
+
+
+def cycles_to_stop(start: int, stop: int) -> int:
+    """The engine's cycles from pass ``start`` on to the end of pass ``stop`` (or of the
+    logits)."""
+    end = len(PASSES) - 1 if stop == NO_STOP else stop
+    return sum(ENGINE.pass_cycles(p) for p in PASSES[start : end + 1])
+
+
+def test_stop_and_read_frames_against_the_model() -> None:
+    rng = random.Random(11)
+    model = DeviceModel(DEVICE, NET)
+    frames: list[tuple[int, bytes, int | None]] = []
+    want: list[tuple[int, int, bytes]] = []
+    waits: dict[int, int] = {}
+    probes = Counter()
+    load = REQUESTS[Opcode.LOAD_IMAGE]
+    image = DEVICE.engine.image_bytes
+    while len(frames) < STOP_FRAMES:
+        r = rng.random()
+        if r < 0.8:
+            sent = [stop_frame(rng, model)]
+        elif r < 0.92:  # a whole image, in two frames
+            pixels = bytes(rng.randrange(256) for _ in range(image))
+            sent = [(int(Opcode.LOAD_IMAGE), load.pack({"offset": 0}, pixels[:60])),
+                    (int(Opcode.LOAD_IMAGE), load.pack({"offset": 60}, pixels[60:]))]  # fmt: skip
+        else:
+            sent = [(int(rng.choice([Opcode.READ_LOGITS, Opcode.READ_STATUS])), b"")]
+        for op, payload in sent:
+            was_stopped, had = model.stopped, len(model.image)
+            status, body = model.handle(op, payload)
+            frames.append((op, payload, None))
+            want.append((int(status), op, body))
+            if status != Status.OK:
+                continue
+            start = None
+            if op == Opcode.LOAD_IMAGE and had < image == len(model.image):
+                start = 1  # the image is in: the engine runs from its first pass
+            elif op == Opcode.RUN_TO and was_stopped is not None:
+                start = was_stopped + 1  # resumed
+            if start is None:
+                continue
+            if cycles_to_stop(start, model.stop_at) > 500 and rng.random() < 0.6:
+                probe = rng.choice(
+                    [
+                        stop_frame(rng, model),
+                        (int(Opcode.READ_LOGITS), b""),
+                        (int(Opcode.LOAD_IMAGE), load.pack({"offset": 0}, b"\0")),
+                    ]
+                )
+                frames.append((*probe, None))
+                want.append((int(Status.BUSY), probe[0], b""))
+                probes[Opcode(probe[0])] += 1
+            waits[len(frames)] = SETTLE
+    got = run_core(SbqCore(DEVICE, NET, ENGINE), frames, rng, waits)
+    mismatches = [(k, f[0], g, w) for k, (f, g, w) in enumerate(zip(frames, got, want, strict=True))
+                  if g != w]  # fmt: skip
+    assert mismatches == [], mismatches[:3]
+    statuses = Counter((Opcode(op), Status(s)) for s, op, _ in got)
+    refused = sum(n for (op, s), n in statuses.items()
+                  if op in (Opcode.RUN_TO, Opcode.READ_LAYER) and s != Status.OK)  # fmt: skip
+    assert refused >= 500, statuses
+    read = sum(1 for s, op, body in got if op == Opcode.READ_LAYER and s == Status.OK and body)
+    assert read >= 20 and statuses[Opcode.RUN_TO, Status.OK] >= 50, statuses
+    assert statuses[Opcode.READ_LOGITS, Status.OK] >= 3, statuses
+    assert sum(probes.values()) >= 10 and len(probes) >= 3, probes

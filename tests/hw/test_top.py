@@ -36,6 +36,7 @@ from model.device import DeviceModel
 from model.pack import pack_bits, tensor_to_stream, unpack_bits
 from model.xnor_acc import dot
 from spec import (
+    NO_STOP,
     REQUESTS,
     LinkSpec,
     Mode,
@@ -74,7 +75,7 @@ def random_command(rng: random.Random, model: DeviceModel) -> tuple[int, bytes]:
     mostly near the edges of what the model's current state allows."""
     ops = list(Opcode)
     dev = model.spec
-    op = rng.choices(ops, weights=[1, 2, 5, 4, 3, 6, 2, 2, 1, 1, 1], k=1)[0]
+    op = rng.choices(ops, weights=[1, 2, 5, 4, 3, 6, 2, 2, 1, 1, 1, 1, 1], k=1)[0]
     room = dev.link.max_payload - REQUESTS[op].fixed_bytes
 
     def near(limit: int, bits: int) -> int:
@@ -133,6 +134,13 @@ def random_command(rng: random.Random, model: DeviceModel) -> tuple[int, bytes]:
         fields["offset"] = near(len(model.image), 32) if rng.random() < 0.7 else 0
         n = rng.choice([0, 1, image - fields["offset"], rng.randint(0, room)])
         tail = bytes(rng.randrange(256) for _ in range(max(min(n, room), 0)))
+    elif op is Opcode.RUN_TO:
+        layers = [i for i, _ in dev.engine.layers] if dev.engine else [3]
+        fields["index"] = rng.choice([*layers, NO_STOP, 0, rng.randrange(1 << 16)])
+    elif op is Opcode.READ_LAYER:
+        words = dict(dev.engine.layers if dev.engine else ()).get(model.stopped, 8)
+        fields["addr"] = near(words - 1, 32)
+        fields["n"] = near(words - min(fields["addr"], words), 16)
     return int(op), REQUESTS[op].pack(fields, tail)
 
 

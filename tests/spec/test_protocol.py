@@ -45,10 +45,10 @@ def test_identify_magic_is_sbq() -> None:
 
 
 def test_min_max_payload_is_the_identify_response() -> None:
-    assert MIN_MAX_PAYLOAD == RESPONSES[Opcode.IDENTIFY].fixed_bytes == 41
-    LinkSpec(max_payload=41)
-    with pytest.raises(ValueError, match=r"^max_payload must be in 41\.\.65535, not 40$"):
-        LinkSpec(max_payload=40)
+    assert MIN_MAX_PAYLOAD == RESPONSES[Opcode.IDENTIFY].fixed_bytes == 43
+    LinkSpec(max_payload=43)
+    with pytest.raises(ValueError, match=r"^max_payload must be in 43\.\.65535, not 42$"):
+        LinkSpec(max_payload=42)
 
 
 def test_request_lengths() -> None:
