@@ -106,8 +106,8 @@ def test_crc_matches_amaranth_compute(spec: LinkSpec) -> None:
 
 def test_worked_frame_in_docs() -> None:
     """The examples of docs/protocol.md section 6: SET_SEED with seed 0x12345678, its
-    OK answer, the BAD_CRC answer to a corrupted copy, and a READ_LOGITS with its
-    answer; the doc shows these bytes."""
+    OK answer, the BAD_CRC answer to a corrupted copy, a READ_LOGITS, a RUN_TO and a
+    READ_LAYER with their answers; the doc shows these bytes."""
     frame = encode_request(Opcode.SET_SEED, (0x12345678).to_bytes(4, "little"), SPEC)
     ok = encode_response(Status.OK, Opcode.SET_SEED, b"", SPEC)
     bad_crc = encode_response(Status.BAD_CRC, Opcode.SET_SEED, b"", SPEC)
@@ -119,8 +119,16 @@ def test_worked_frame_in_docs() -> None:
     answer = encode_response(Status.OK, Opcode.READ_LOGITS, logits, SPEC)
     assert ask.hex(" ") == "a5 0b 00 00 3c 6d"
     assert answer.hex(" ") == "a5 00 0b 0c 00 05 00 00 00 fe ff ff ff 2c 01 00 00 81 b4"
+    stop = encode_request(Opcode.RUN_TO, REQUESTS[Opcode.RUN_TO].pack({"index": 9}), SPEC)
+    stopped = encode_response(Status.OK, Opcode.RUN_TO, b"", SPEC)
+    read = encode_request(
+        Opcode.READ_LAYER, REQUESTS[Opcode.READ_LAYER].pack({"addr": 2, "n": 1}), SPEC
+    )
+    values = encode_response(Status.OK, Opcode.READ_LAYER, bytes.fromhex("03000000ffffffff"), SPEC)
+    assert stop.hex(" ") == "a5 0c 02 00 09 00 cd d7"
+    assert read.hex(" ") == "a5 0d 06 00 02 00 00 00 01 00 7e fb"
     doc = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
-    for example in (frame, ok, bad_crc, ask, answer):
+    for example in (frame, ok, bad_crc, ask, answer, stop, stopped, read, values):
         assert example.hex(" ") in doc
 
 
@@ -682,8 +690,10 @@ def test_classify_cli_layers_names_the_layer_that_differs(
     out = capsys.readouterr().out
     assert "2/2 logits equal" in out and "11/12 layers equal" in out
     # its 64 words come in two frames of 32; each frame's first value is off by one
-    assert ("image 0, blocks.1.out: differs in 2 of 512 values; first at y=0 x=0 channel 0: "
-            "device 44, model.infer 45") in out
+    assert (
+        "image 0, blocks.1.out: differs in 2 of 512 values; first at y=0 x=0 channel 0: "
+        "device 44, model.infer 45"
+    ) in out
     with pytest.raises(SystemExit):
         classify_main(["--port", "x", "--images", str(path), "--layers"])
     assert "--layers compares with model.infer: give --check NET" in capsys.readouterr().err
