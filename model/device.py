@@ -57,6 +57,10 @@ class DeviceModel:
         The sticky flags (``LINK_ERROR`` is derived from ``errors``).
     errors : int
         Frames the link refused since the last CLEAR_STATUS (saturating at 0xFFFF).
+    image, logits : bytearray, list[int] or None
+        The engine's image so far; the last whole image's logits, once they are out.
+    stop_at, stopped : int, int or None
+        The pass RUN_TO set (``NO_STOP``: none); the pass the engine stopped after.
 
     Examples
     --------

@@ -34,7 +34,8 @@ START_S = 900
 @contextmanager
 def virtual_board(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     """``python -m sim.board`` with the committed CIFAR-10 network: its pty's path and
-    the process (killed on the way out if it is still running)."""
+    the process (reaped on the way out; killed if it has not stopped a minute after
+    the host closed the pty)."""
     reason = missing("verilator")
     if reason:
         pytest.skip(reason)
@@ -53,8 +54,11 @@ def virtual_board(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
             time.sleep(0.5)
         yield pty_file.read_text(), board
     finally:
-        if board.poll() is None:
+        try:
+            board.communicate(timeout=60)  # it stops once the host closed the pty
+        except subprocess.TimeoutExpired:
             board.kill()
+            board.communicate()
 
 
 def test_classify_through_the_virtual_board(tmp_path: Path, capsys) -> None:

@@ -491,23 +491,31 @@ class Engine(wiring.Component):
         with m.If(clear_totals):
             m.d.sync += [t.eq(0) for t in totals]
 
+        # The image's words reach stream buffer 0 through registers of their own, and
+        # take its write port from the passes' outputs while their enable is up: the
+        # FSM's load state never reaches the buffer's write registers (a path nextpnr
+        # reported, routed across the chip). No pass writes during the load.
+        load = _Write(Signal(name="load_en"), Signal.like(xw.addr, name="load_addr"),
+                      Signal.like(xw.data, name="load_data"))  # fmt: skip
+        m.d.sync += load.en.eq(0)
+        with m.If(load.en):
+            m.d.comb += [xw.en.eq(1), xw.addr.eq(load.addr), xw.data.eq(load.data)]
+
         with m.FSM():
             with m.State("LOAD"):  # a byte a cycle into stream buffer 0
                 m.d.comb += self.pixels.ready.eq(1)
                 m.d.comb += self.busy.eq((pixels_left != pixels) | (pixel_count != 0))
-                # The word so far with this byte: address and data in the whole state
-                # (a select as wide as the word's bits decoded from the state alone),
-                # the enable when the byte completes a word.
+                # The word so far with this byte, written when the byte completes it.
                 full = Signal.like(word)
                 m.d.comb += [full.eq(word), full[chan].eq(self.pixels.payload)]
-                m.d.comb += [xw.addr.eq(widx), xw.data[0].eq(full[0])]
-                m.d.comb += [xw.data[j].eq(Mux(chan >= j, full[j], 0)) for j in range(1, lanes)]
                 with m.If(self.pixels.valid):
                     done_word = (chan == lanes - 1) | (pixel_count == s.in_channels - 1)
                     m.d.sync += [word[chan].eq(self.pixels.payload), chan.eq(chan + 1),
                                  pixel_count.eq(pixel_count + 1)]  # fmt: skip
                     with m.If(done_word):
-                        m.d.comb += xw.en.eq(1)
+                        m.d.sync += [load.en.eq(1), load.addr.eq(widx), load.data[0].eq(full[0])]
+                        m.d.sync += [load.data[j].eq(Mux(chan >= j, full[j], 0))
+                                     for j in range(1, lanes)]  # fmt: skip
                         m.d.sync += [widx.eq(widx + 1), chan.eq(0)]
                     with m.If(pixel_count == s.in_channels - 1):
                         m.d.sync += [pixel_count.eq(0), pixels_left.eq(pixels_left - 1)]
