@@ -244,7 +244,7 @@ def dev(line: SimLine) -> Device:
 def test_identify_and_leds(dev: Device, line: SimLine) -> None:
     info = dev.identify()
     assert info == DeviceInfo(
-        protocol=3, lanes=8, act_bits=8, word_bits=32, depth=16, weight_depth=16, acc_bits=32,
+        protocol=4, lanes=8, act_bits=8, word_bits=32, depth=16, weight_depth=16, acc_bits=32,
         result_depth=4, max_payload=64, fingerprint=int(spec.fingerprint(), 16),
     )  # fmt: skip
     assert info.matches_spec
