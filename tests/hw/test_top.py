@@ -640,8 +640,8 @@ def test_signatures_and_identify() -> None:
     # The IDENTIFY answer, written out from docs/protocol.md's table.
     status, body = DeviceModel(top.device).handle(Opcode.IDENTIFY, b"")
     fingerprint = int(spec.fingerprint(), 16).to_bytes(8, "little")
-    no_engine = bytes(8 + 4)  # network 0, engine cycles 0
-    assert (status, body) == (Status.OK, b"sbq" + bytes([3]) + (32).to_bytes(2, "little")
+    no_engine = bytes(8 + 4 + 2)  # network 0, engine cycles 0, engine lanes 0
+    assert (status, body) == (Status.OK, b"sbq" + bytes([4]) + (32).to_bytes(2, "little")
                               + bytes([8, 32]) + (1024).to_bytes(4, "little") * 2
                               + bytes([32]) + (32).to_bytes(2, "little")
                               + (1024).to_bytes(2, "little") + fingerprint + no_engine)  # fmt: skip
