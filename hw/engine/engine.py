@@ -267,10 +267,8 @@ class Engine(wiring.Component):
         wrom = _Banked(m, "wrom", unsigned(lanes * lanes), len(weights), init=weights)
         pair = data.StructLayout({"mult": signed(s.mult_bits), "add": signed(self.add_bits)})
         rule_word = data.ArrayLayout(pair, lanes)
-        rrom = memory.Memory(
-            shape=rule_word, depth=len(rules),
-            init=[[{"mult": a, "add": b} for a, b in w] for w in rules],
-        )  # fmt: skip
+        rrom = _Banked(m, "rrom", rule_word, len(rules),
+                       init=[[{"mult": a, "add": b} for a, b in w] for w in rules])  # fmt: skip
         desc_layout = data.StructLayout(
             {
                 "geometry": Geometry(size_bits, group_bits, addr_bits),
@@ -286,23 +284,18 @@ class Engine(wiring.Component):
                 "stem_pad": unsigned(1),
             }
         )
-        drom = memory.Memory(
-            shape=desc_layout, depth=len(self.program),
-            init=[self._describe(i, p, wbase, rbase, q_max) if p.kind != "load" else {}
-                  for i, p in enumerate(self.program)],
-        )  # fmt: skip
-        m.submodules.rrom, m.submodules.drom = rrom, drom
+        drom = _Banked(m, "drom", desc_layout, len(self.program),
+                       init=[self._describe(i, p, wbase, rbase, q_max) if p.kind != "load" else {}
+                             for i, p in enumerate(self.program)])  # fmt: skip
         self.memories = {"x": xmem, "c": cmem}
         xw, cw = [b.write for b in xmem], [b.write for b in cmem]
         xq, cq = [b.data for b in xmem], [b.data for b in cmem]
-        rr, dr = rrom.read_port(), drom.read_port()
 
         # The pass: the first after the load from reset, after the logits and after a
         # dropped stop, so that the load state never drives it (a path nextpnr reported).
         pidx = Signal(range(len(self.program)), init=body[0][0])
-        m.d.comb += dr.addr.eq(pidx)
-        desc = Signal(desc_layout)  # the pass's description, two cycles after pidx
-        m.d.sync += desc.eq(dr.data)
+        m.d.comb += drom.addr.eq(pidx)
+        desc = drom.data  # the pass's description, two cycles after pidx
         m.submodules.walker = walker = WindowWalker(
             size_bits=size_bits, group_bits=group_bits, addr_bits=addr_bits
         )
@@ -383,7 +376,7 @@ class Engine(wiring.Component):
         halted, peek_addr = Signal(), Signal(addr_bits)
         m.d.sync += [rule_addr.eq(desc.rbase + tags[1].go), peek_addr.eq(self.peek_addr),
                      shortcut_addr.eq(Mux(halted, self.peek_addr, tags[1].out))]  # fmt: skip
-        m.d.comb += rr.addr.eq(rule_addr)
+        m.d.comb += rrom.addr.eq(rule_addr)
         for k in (0, 1):  # a stream's read port: the walker's source, else the shortcut
             m.d.comb += xmem[k].addr.eq(Mux(desc.conv | halted, shortcut_addr, step.addr))
             m.d.comb += cmem[k].addr.eq(Mux(halted, peek_addr, step.addr))
@@ -392,10 +385,9 @@ class Engine(wiring.Component):
             for k, held in enumerate((*xq, *cq)):
                 with m.Case(k):
                     m.d.sync += self.peek.eq(held[lane])
-        shortcut, rule, rule_held = Signal(stream_word), Signal(rule_word), Signal(rule_word)
-        m.d.sync += rule_held.eq(rr.data)  # held beside the block RAM, as in _Banked
+        shortcut, rule = Signal(stream_word), Signal(rule_word)
         m.d.sync += [shortcut.eq(Mux(desc.dst, xq[1], xq[0])),
-                     rule.eq(rule_held)]  # fmt: skip
+                     rule.eq(rrom.data)]  # fmt: skip
         m.d.comb += [
             rq.valid.eq(p_valid),
             rq.tag.eq(p_tag),
