@@ -30,6 +30,18 @@ SETTLE = ENGINE.cycles(NET.spec) + 50
 FRAMES = 620
 
 
+def run_against_the_model(
+    frames: list, want: list, rng: random.Random, waits: dict[int, int]
+) -> tuple[list[tuple[int, int, bytes]], Counter]:
+    """``frames`` through an engine core (:func:`run_core`); every answer must be the
+    model's (``want``). Returns the answers and their count per (opcode, status)."""
+    got = run_core(SbqCore(DEVICE, NET, ENGINE), frames, rng, waits)
+    mismatches = [(k, f[0], g, w) for k, (f, g, w) in enumerate(zip(frames, got, want, strict=True))
+                  if g != w]  # fmt: skip
+    assert mismatches == [], mismatches[:3]
+    return got, Counter((Opcode(op), Status(s)) for s, op, _ in got)
+
+
 def image_frames(rng: random.Random, model: DeviceModel) -> tuple[int, bytes]:
     """A LOAD_IMAGE frame: mostly malformed (an offset that skips or repeats bytes, a
     tail past the image), otherwise the next piece of an image."""
@@ -75,11 +87,7 @@ def test_image_frames_against_the_model() -> None:
                 want.append((int(Status.BUSY), probe[0], b""))
                 busy_probes += 1
             waits[len(frames)] = SETTLE
-    got = run_core(SbqCore(DEVICE, NET, ENGINE), frames, rng, waits)
-    mismatches = [(k, f[0], g, w) for k, (f, g, w) in enumerate(zip(frames, got, want, strict=True))
-                  if g != w]  # fmt: skip
-    assert mismatches == [], mismatches[:3]
-    statuses = Counter((Opcode(op), Status(s)) for s, op, _ in got)
+    _, statuses = run_against_the_model(frames, want, rng, waits)
     refused = sum(n for (op, s), n in statuses.items()
                   if op in (Opcode.LOAD_IMAGE, Opcode.READ_LOGITS) and s != Status.OK)  # fmt: skip
     assert refused >= 500, statuses
@@ -171,11 +179,7 @@ def stop_script(rng: random.Random) -> tuple[list, list, dict[int, int], Counter
 def test_stop_and_read_frames_against_the_model() -> None:
     rng = random.Random(11)
     frames, want, waits, probes = stop_script(rng)
-    got = run_core(SbqCore(DEVICE, NET, ENGINE), frames, rng, waits)
-    mismatches = [(k, f[0], g, w) for k, (f, g, w) in enumerate(zip(frames, got, want, strict=True))
-                  if g != w]  # fmt: skip
-    assert mismatches == [], mismatches[:3]
-    statuses = Counter((Opcode(op), Status(s)) for s, op, _ in got)
+    got, statuses = run_against_the_model(frames, want, rng, waits)
     refused = sum(n for (op, s), n in statuses.items()
                   if op in (Opcode.RUN_TO, Opcode.READ_LAYER) and s != Status.OK)  # fmt: skip
     assert refused >= 500, statuses
