@@ -482,6 +482,12 @@ class Engine(wiring.Component):
         m.d.sync += clear_totals.eq(0)
         with m.If(clear_totals):
             m.d.sync += [t.eq(0) for t in totals]
+        # The walker's start and the logits' issue are registers set on entering their
+        # states (KICK, LOGITS_ISSUE), not decodes of the state: the post-operation's
+        # valid sits across the chip from the FSM (a path nextpnr reported).
+        kick = Signal()
+        m.d.sync += [kick.eq(0), logits_issue.eq(0)]
+        m.d.comb += walker.start.eq(kick)
 
         # The image's words reach stream buffer 0 through registers of their own, and
         # take its write port from the passes' outputs while their enable is up: the
@@ -523,12 +529,15 @@ class Engine(wiring.Component):
                 m.next = "DESC"
             with m.State("DESC"):  # and registered
                 m.d.comb += self.busy.eq(1)
-                m.next = "KICK"
                 with m.If(pidx == logits_index):
-                    m.d.sync += [logits_go.eq(0), classes_left.eq(s.num_classes)]
+                    m.d.sync += [logits_go.eq(0), classes_left.eq(s.num_classes),
+                                 logits_issue.eq(1)]  # fmt: skip
                     m.next = "LOGITS_ISSUE"
+                with m.Else():
+                    m.d.sync += kick.eq(1)
+                    m.next = "KICK"
             with m.State("KICK"):
-                m.d.comb += [self.busy.eq(1), walker.start.eq(1)]
+                m.d.comb += self.busy.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
@@ -554,7 +563,7 @@ class Engine(wiring.Component):
                     m.d.sync += [halted.eq(0), pidx.eq(pidx + 1)]
                     m.next = "START"
             with m.State("LOGITS_ISSUE"):
-                m.d.comb += [self.busy.eq(1), logits_issue.eq(1)]
+                m.d.comb += self.busy.eq(1)
                 m.d.sync += count.eq(POST_LATENCY + RequantUnit.latency - 1)
                 m.next = "LOGITS_WAIT"
             with m.State("LOGITS_WAIT"):
@@ -573,5 +582,5 @@ class Engine(wiring.Component):
                         m.d.sync += [chan.eq(0), pidx.eq(first), clear_totals.eq(1)]
                         m.next = "LOAD"
                     with m.Elif(chan == lanes - 1):
-                        m.d.sync += logits_go.eq(logits_go + 1)
+                        m.d.sync += [logits_go.eq(logits_go + 1), logits_issue.eq(1)]
                         m.next = "LOGITS_ISSUE"
