@@ -7,6 +7,9 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.sbq-installed
 BOARD   ?= arty_a7
+# A worker per core, each taking whole test files: a file's cosimulations share build
+# folders, so they must not run in two workers at once. PYTEST_JOBS= runs serially.
+PYTEST_JOBS ?= -n auto --dist loadfile
 
 .PHONY: build test setup lint golden
 
@@ -18,7 +21,7 @@ build: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	@$(PY) -m pytest; rc=$$?; \
+	@$(PY) -m pytest $(PYTEST_JOBS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)

@@ -1,15 +1,43 @@
 """Cosimulation session set-up: the tool environment, the base seed in the header, and
-a summary of what the cosimulations checked, per simulator and block."""
+a summary of what the cosimulations checked, per simulator and block.
+
+Under pytest-xdist (``make test`` runs ``pytest -n auto``) the controller fixes the base
+seed before its workers start, so that every worker derives its seeds from the one in
+the header, and each worker hands its cosimulations' counts back for the summary.
+"""
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from typing import Any
+
+import pytest
 
 from .tb import toolchain
 from .tb.config import SEED_ENV, WAVES_ENV
 
 toolchain.setup_environment()
+
+#: The key of a worker's counts in xdist's ``workeroutput``.
+_WORKER_RESULTS = "sbq_cosim_results"
+
+
+def pytest_configure(config: Any) -> None:
+    if not hasattr(config, "workerinput"):  # the controller, or a run without xdist
+        os.environ[SEED_ENV] = str(toolchain.session_seed())
+
+
+def pytest_sessionfinish(session: Any) -> None:
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output[_WORKER_RESULTS] = [list(r) for r in toolchain.RESULTS]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    results = getattr(node, "workeroutput", {}).get(_WORKER_RESULTS, [])
+    toolchain.RESULTS.extend(tuple(r) for r in results)
 
 
 def pytest_report_header(config: Any) -> list[str]:
