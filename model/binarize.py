@@ -18,7 +18,7 @@ import numpy as np
 from spec import BinarizerSpec
 
 from ._check import int_array
-from .lfsr import random_codes
+from .lfsr import codes as source_codes
 
 T = TypeVar("T")
 
@@ -29,7 +29,13 @@ def threshold(codes: T, r: T) -> T:
 
 
 def binarize(
-    codes: object, *, seed: int, lanes: int, act_bits: int, deterministic: bool = False
+    codes: object,
+    *,
+    seed: int,
+    lanes: int,
+    act_bits: int,
+    deterministic: bool = False,
+    source: str = "lanes",
 ) -> np.ndarray:
     """One bit per code, as the gateware's binarizer gives it.
 
@@ -39,20 +45,23 @@ def binarize(
         Activation codes in ``0..2**act_bits - 1``; flattened in C order, that order
         being the stream order (element ``k`` is compared with ``r_k``).
     seed, lanes, act_bits : int
-        The LFSR bank (see :func:`model.lfsr.random_codes`).
+        The random source's seed and shape (see :func:`model.lfsr.codes`).
     deterministic : bool
         The ablation: ``b = 1`` iff ``q >= 2**(act_bits-1)``.
+    source : str
+        The random source, ``"lanes"`` or ``"shared"`` (:class:`spec.BinarizerSpec`).
 
     Returns
     -------
     numpy.ndarray
         ``uint8`` bits, the shape of ``codes``.
     """
-    spec = BinarizerSpec(lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic)
+    spec = BinarizerSpec(lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic,
+                         source=source)  # fmt: skip
     q = int_array("codes", codes, 0, (1 << act_bits) - 1)
     if spec.deterministic:
         bits = q >= 1 << (act_bits - 1)
     else:
-        r = random_codes(seed, lanes, act_bits, q.size).reshape(q.shape)
+        r = source_codes(spec, q.size).reshape(q.shape)
         bits = threshold(q, r.astype(np.int64))
     return bits.astype(np.uint8)

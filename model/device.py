@@ -9,6 +9,7 @@ position, the result FIFO, the sticky flags and the link's refused-frame count.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 
 import numpy as np
@@ -30,7 +31,7 @@ from spec.engine import EngineSpec
 from . import infer
 from .binarize import threshold
 from .intnet import IntNetwork, layer_words
-from .lfsr import random_codes
+from .lfsr import codes as source_codes
 from .pack import pack_bits, unpack_bits
 from .xnor_acc import dot
 
@@ -286,7 +287,7 @@ class DeviceModel:
         """The next ``codes.size`` stochastic bits of the LFSR bank's stream."""
         b = self.spec.binarizer
         total = self.consumed + codes.size
-        r = random_codes(self.seed, b.lanes, b.act_bits, total, lfsr=b.lfsr)[self.consumed :]
+        r = source_codes(dataclasses.replace(b, seed=self.seed), total)[self.consumed :]
         self.consumed = total
         return threshold(codes, r.astype(np.int64)).astype(np.uint8)
 

@@ -18,28 +18,13 @@ together instead of one bit at a time.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from spec import BinarizerSpec, LfsrSpec, gf2
 from spec._base import check_int
-
-
-class _ByteSliced:
-    """A GF(2) linear map evaluated on numpy uint64 arrays, one table per input byte."""
-
-    def __init__(self, cols: list[int]) -> None:
-        self.tables = []
-        for lo in range(0, len(cols), 8):
-            part = cols[lo : lo + 8]
-            table = [gf2.apply(part, v) for v in range(1 << len(part))]
-            self.tables.append(np.array(table, dtype=np.uint64))
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        y = self.tables[0][x & np.uint64(0xFF)]
-        for i, table in enumerate(self.tables[1:], start=1):
-            y ^= table[(x >> np.uint64(8 * i)) & np.uint64(0xFF)]
-        return y
+from spec.shared_lfsr import SharedLfsrSpec
 
 
 def random_codes(
@@ -73,23 +58,89 @@ def random_codes(
     spec = BinarizerSpec(lanes=lanes, act_bits=act_bits, seed=seed, lfsr=lfsr or LfsrSpec())
     check_int("n", n, 0)
     width = spec.lfsr.width
+    step = gf2.TableMap(spec.lfsr.code_map(act_bits))
+    state_mask = np.uint64((1 << width) - 1)
+
+    def beat(state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        y = step(state)
+        return y >> np.uint64(width), y & state_mask
+
+    jump = lambda beats: spec.lfsr.jump_map(act_bits * beats)  # noqa: E731
+    codes = _run(spec.lfsr.lane_seeds(seed, lanes), -(-n // lanes), jump, beat)
+    return codes.astype(np.uint16).reshape(-1)[:n]
+
+
+def shared_codes(
+    seed: int, lanes: int, act_bits: int, n: int, *, source: SharedLfsrSpec | None = None
+) -> np.ndarray:
+    """:func:`random_codes` for the shared source (``docs/formats.md`` section 3b): one
+    LFSR whose state is ``seed`` at beat 0 and moves ``source.steps`` steps a beat; lane
+    ``j``'s code bit ``b`` is the parity of the state under output ``j * act_bits + b``
+    of ``source.output_map(lanes, act_bits)``.
+
+    The codes of a beat are linear in its state: lanes are evaluated
+    ``64 // act_bits`` at a time, each group's codes packed in one ``uint64`` by one
+    table look-up per state byte.
+
+    >>> shared_codes(seed=0xACE1, lanes=2, act_bits=4, n=6).tolist()
+    [4, 1, 6, 2, 4, 9]
+    """
+    spec = BinarizerSpec(lanes=lanes, act_bits=act_bits, seed=seed, source="shared",
+                         shared=source or SharedLfsrSpec())  # fmt: skip
+    check_int("n", n, 0)
+    src = spec.shared
+    step = gf2.TableMap(src.beat_map())
     beats = -(-n // lanes)
+    states = _run([seed], beats, lambda k: gf2.power(src.beat_map(), k),
+                  lambda s: (s, step(s)))[:, 0]  # fmt: skip
+    funcs, group = spec.output_map(), 64 // act_bits
+    codes = np.empty((len(states), lanes), dtype=np.uint16)
+    low = np.uint64((1 << act_bits) - 1)
+    for j0 in range(0, lanes, group):
+        members = range(j0, min(j0 + group, lanes))
+        # Column i: state bit i's contribution to every code bit of the group.
+        cols = [sum((funcs[j * act_bits + b] >> i & 1) << ((j - j0) * act_bits + b)
+                    for j in members for b in range(act_bits))
+                for i in range(src.width)]  # fmt: skip
+        packed = gf2.TableMap(cols)(states)
+        for j in members:
+            codes[:, j] = (packed >> np.uint64((j - j0) * act_bits)) & low
+    return codes.reshape(-1)[:n]
+
+
+def codes(spec: BinarizerSpec, n: int) -> np.ndarray:
+    """The first ``n`` random codes of the source ``spec`` names (seed, lanes and
+    code width from ``spec``)."""
+    if spec.source == "shared":
+        return shared_codes(spec.seed, spec.lanes, spec.act_bits, n, source=spec.shared)
+    return random_codes(spec.seed, spec.lanes, spec.act_bits, n, lfsr=spec.lfsr)
+
+
+def _run(
+    seeds: list[int],
+    beats: int,
+    jump: Callable[[int], list[int]],
+    beat: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """Run ``len(seeds)`` LFSRs for ``beats`` beats: ``beat(states)`` gives each one's
+    output and next state, ``jump(k)`` the map of ``k`` beats. Outputs ``(beats,
+    len(seeds))``, beat by beat.
+
+    The sequence is cut into chunks of about ``sqrt(beats)`` beats whose start states
+    come from jump-ahead, so the chunks step together: about ``2 * sqrt(beats)``
+    sequential steps, each on an array.
+    """
     if beats == 0:
-        return np.zeros(0, dtype=np.uint16)
-    # Chunks of `per_chunk` beats: about sqrt(beats) sequential steps of each kind.
+        return np.zeros((0, len(seeds)), dtype=np.uint64)
     per_chunk = max(1, math.isqrt(beats))
     chunks = -(-beats // per_chunk)
-    starts = np.empty((chunks, lanes), dtype=np.uint64)
-    starts[0] = spec.lfsr.lane_seeds(seed, lanes)
-    jump = _ByteSliced(spec.lfsr.jump_map(act_bits * per_chunk))
+    starts = np.empty((chunks, len(seeds)), dtype=np.uint64)
+    starts[0] = seeds
+    leap = gf2.TableMap(jump(per_chunk))
     for c in range(1, chunks):
-        starts[c] = jump(starts[c - 1])
-    step = _ByteSliced(spec.lfsr.code_map(act_bits))
-    state_mask = np.uint64((1 << width) - 1)
-    codes = np.empty((per_chunk, chunks, lanes), dtype=np.uint16)
+        starts[c] = leap(starts[c - 1])
+    out = np.empty((per_chunk, chunks, len(seeds)), dtype=np.uint64)
     state = starts
     for t in range(per_chunk):
-        y = step(state)
-        codes[t] = y >> np.uint64(width)
-        state = y & state_mask
-    return codes.transpose(1, 0, 2).reshape(-1)[:n]
+        out[t], state = beat(state)
+    return out.transpose(1, 0, 2).reshape(-1, len(seeds))[:beats]

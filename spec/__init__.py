@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 from ._base import SPEC_VERSION, SpecBase
-from .binarize import MAX_LANES, BinarizerSpec
+from .binarize import MAX_LANES, SOURCES, BinarizerSpec
 from .device import DeviceSpec, EngineInfo
 from .encoding import (
     MAX_ACT_BITS,
@@ -35,10 +35,12 @@ from .protocol import (
     StatusFlag,
     StoreFlag,
 )
+from .shared_lfsr import DEFAULT_SHARED_MASK, SharedLfsrSpec
 from .xnor_acc import DatapathSpec, Mode
 
 __all__ = [
     "DEFAULT_MASK",
+    "DEFAULT_SHARED_MASK",
     "LOGIT_BYTES",
     "MAX_ACT_BITS",
     "MAX_LANES",
@@ -46,6 +48,7 @@ __all__ = [
     "REQUESTS",
     "RESPONSES",
     "SAVE_MODES",
+    "SOURCES",
     "SPEC_VERSION",
     "TRAIN_CHUNK_ELEMENTS",
     "WORD_BITS_CHOICES",
@@ -62,6 +65,7 @@ __all__ = [
     "Opcode",
     "PackingSpec",
     "PayloadLayout",
+    "SharedLfsrSpec",
     "SpecBase",
     "Status",
     "StatusFlag",
@@ -79,6 +83,7 @@ def defaults() -> tuple[SpecBase, ...]:
         ActivationEncoding(),
         WeightEncoding(),
         LfsrSpec(),
+        SharedLfsrSpec(),
         BinarizerSpec(),
         PackingSpec(),
         DatapathSpec(),

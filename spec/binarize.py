@@ -7,21 +7,32 @@ from dataclasses import dataclass, field
 from ._base import SpecBase, check_int
 from .encoding import MAX_ACT_BITS
 from .lfsr import LfsrSpec
+from .shared_lfsr import SharedLfsrSpec
 
 #: Most lanes any block accepts; far beyond any FPGA configuration, it only catches typos.
 MAX_LANES = 4096
 
+#: The random sources: an LFSR per lane (``lfsr``), or one shared LFSR read through a
+#: phase shifter (``shared``, :class:`spec.shared_lfsr.SharedLfsrSpec`).
+SOURCES = ("lanes", "shared")
+
 
 @dataclass(frozen=True)
 class BinarizerSpec(SpecBase):
-    """``lanes`` parallel binarizers, each with its own LFSR.
+    """``lanes`` parallel binarizers and their random source.
 
     Element ``k`` of a stream goes to lane ``k % lanes`` in beat ``k // lanes``; lane
-    ``j`` compares its code ``q`` with a fresh ``act_bits``-bit random number ``r`` from
-    its own LFSR and emits ``b = 1`` iff ``r < q`` (so ``P(b=1) = q / 2**B``). Lane
-    ``j``'s LFSR starts at the seed advanced by ``j * lfsr.lane_stride(lanes)`` steps and
-    moves ``act_bits`` steps per beat. With ``deterministic``, ``b = 1`` iff
-    ``q >= 2**(B-1)`` (the ablation).
+    ``j`` compares its code ``q`` with a fresh ``act_bits``-bit random number ``r`` and
+    emits ``b = 1`` iff ``r < q`` (so ``P(b=1) = q / 2**B``). With ``deterministic``,
+    ``b = 1`` iff ``q >= 2**(B-1)`` (the ablation).
+
+    The random numbers come from ``source``:
+
+    - ``"lanes"``: an LFSR per lane. Lane ``j``'s starts at the seed advanced by
+      ``j * lfsr.lane_stride(lanes)`` steps and moves ``act_bits`` steps per beat.
+    - ``"shared"``: one LFSR (``shared``) whose state is the seed at beat 0; lane ``j``'s
+      code bit ``b`` is the parity of the state under output ``j * act_bits + b`` of
+      ``shared.output_map(lanes, act_bits)``.
 
     Parameters
     ----------
@@ -30,11 +41,16 @@ class BinarizerSpec(SpecBase):
     act_bits : int
         Code width B, 1..16.
     seed : int
-        Initial LFSR state of lane 0; non-zero and at most ``lfsr.width`` bits.
+        Initial LFSR state (of lane 0, or of the shared LFSR); non-zero and at most
+        :attr:`seed_bits` bits.
     deterministic : bool
         Threshold at half scale instead of comparing with a random number.
     lfsr : LfsrSpec
-        The random generator.
+        The per-lane generator.
+    source : str
+        ``"lanes"`` or ``"shared"`` (:data:`SOURCES`).
+    shared : SharedLfsrSpec
+        The shared generator.
 
     Raises
     ------
@@ -50,6 +66,8 @@ class BinarizerSpec(SpecBase):
     seed: int = 1
     deterministic: bool = False
     lfsr: LfsrSpec = field(default_factory=LfsrSpec)
+    source: str = "lanes"
+    shared: SharedLfsrSpec = field(default_factory=SharedLfsrSpec)
 
     def __post_init__(self) -> None:
         check_int("lanes", self.lanes, 1, MAX_LANES)
@@ -58,6 +76,14 @@ class BinarizerSpec(SpecBase):
             raise TypeError(f"deterministic must be a bool, not {self.deterministic!r}")
         if not isinstance(self.lfsr, LfsrSpec):
             raise TypeError(f"lfsr must be an LfsrSpec, not {self.lfsr!r}")
+        if not isinstance(self.shared, SharedLfsrSpec):
+            raise TypeError(f"shared must be a SharedLfsrSpec, not {self.shared!r}")
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {self.source!r}")
+        if self.source == "shared":
+            self.shared.check_seed(self.seed)
+            self.shared.check_outputs(self.lanes, self.act_bits)
+            return
         self.lfsr.check_seed(self.seed)
         self.lfsr.lane_stride(self.lanes)
         independent = self.lfsr.independent_lanes(self.lanes)
@@ -68,6 +94,15 @@ class BinarizerSpec(SpecBase):
                 f"evenly): the random bits of different lanes would be dependent; use a "
                 f"power of two"
             )
+
+    @property
+    def seed_bits(self) -> int:
+        """Width of a seed: the state of the source's LFSR."""
+        return self.shared.width if self.source == "shared" else self.lfsr.width
+
+    def output_map(self) -> tuple[int, ...]:
+        """The shared source's functionals (:meth:`SharedLfsrSpec.output_map`)."""
+        return self.shared.output_map(self.lanes, self.act_bits)
 
     @property
     def lane_stride(self) -> int:

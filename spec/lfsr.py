@@ -78,7 +78,7 @@ class LfsrSpec(SpecBase):
 
     def step_map(self) -> list[int]:
         """The one-step state transition as a GF(2) column list (see :mod:`spec.gf2`)."""
-        return [self.mask] + [1 << (i - 1) for i in range(1, self.width)]
+        return galois_step(self.width, self.mask)
 
     def jump_map(self, steps: int) -> list[int]:
         """The map that advances a state by ``steps`` steps (jump-ahead)."""
@@ -127,6 +127,12 @@ class LfsrSpec(SpecBase):
         return next(
             d for d in range(1, self.width + 1) if stride * ((1 << d) - 1) % self.period == 0
         )
+
+
+def galois_step(width: int, mask: int) -> list[int]:
+    """One step of the right-shifting Galois LFSR (SPEC section 4) as a GF(2) column
+    list: state bit 0 feeds back through ``mask``, every other bit moves down one."""
+    return [mask] + [1 << (i - 1) for i in range(1, width)]
 
 
 def _is_probable_prime(n: int) -> bool:
@@ -178,7 +184,7 @@ def _prime_factors(n: int) -> set[int]:
 @functools.lru_cache(maxsize=64)
 def _is_maximal(width: int, mask: int) -> bool:
     """True iff the step map has order exactly ``2**width - 1`` (primitive polynomial)."""
-    step = [mask] + [1 << (i - 1) for i in range(1, width)]
+    step = galois_step(width, mask)
     period, one = (1 << width) - 1, gf2.identity(width)
     if gf2.power(step, period) != one:
         return False

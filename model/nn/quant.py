@@ -29,7 +29,7 @@ import torch
 from spec import BinarizerSpec, WeightEncoding
 
 from ..binarize import threshold
-from ..lfsr import random_codes
+from ..lfsr import codes as source_codes
 
 __all__ = [
     "TRAIN_BITS",
@@ -71,7 +71,7 @@ def binarize_unit(
     deterministic : bool
         The ablation of SPEC section 3: ``b = 1`` iff ``p >= 1/2``.
     lfsr : spec.BinarizerSpec, optional
-        Draw ``r`` from the LFSR bank (``B = act_bits``), in the C order of ``p``
+        Draw ``r`` from its random source (``B = act_bits``), in the C order of ``p``
         (element ``k`` meets the bank's ``k``-th code). With ``p = q / 2**act_bits`` for
         integer codes ``q`` the bits are the gateware's.
     generator : torch.Generator, optional
@@ -82,8 +82,8 @@ def binarize_unit(
     if deterministic:
         return p >= 0.5
     if lfsr is not None:
-        codes = random_codes(lfsr.seed, lfsr.lanes, lfsr.act_bits, p.numel())
-        r = torch.from_numpy(codes.astype(np.int32)).to(p.device).reshape(p.shape)
+        r = torch.from_numpy(source_codes(lfsr, p.numel()).astype(np.int32))
+        r = r.to(p.device).reshape(p.shape)
         return threshold(p * (1 << lfsr.act_bits), r)
     # 16-bit r, offset by 2**15 on both sides so that r is the int16 view of random int64
     # words (four draws per word). `random_()` without bounds leaves an int64's sign bit

@@ -23,6 +23,7 @@ from spec import (
     LfsrSpec,
     LinkSpec,
     PackingSpec,
+    SharedLfsrSpec,
     WeightEncoding,
 )
 
@@ -47,6 +48,14 @@ FIELD_CHANGES = [
     (BinarizerSpec(), "seed", BinarizerSpec(seed=2)),
     (BinarizerSpec(), "deterministic", BinarizerSpec(deterministic=True)),
     (BinarizerSpec(), "lfsr", BinarizerSpec(lfsr=LfsrSpec(width=16, mask=MASK_16))),
+    (BinarizerSpec(), "source", BinarizerSpec(source="shared")),
+    (BinarizerSpec(), "shared", BinarizerSpec(shared=SharedLfsrSpec(taps=2))),
+    (SharedLfsrSpec(), "width", SharedLfsrSpec(width=32, mask=0x80200003, separation_bits=16)),
+    # x^64 + x^4 + x^3 + x + 1, another maximal 64-bit polynomial.
+    (SharedLfsrSpec(), "mask", SharedLfsrSpec(mask=0x800000000000000D)),
+    (SharedLfsrSpec(), "steps", SharedLfsrSpec(steps=2)),
+    (SharedLfsrSpec(), "taps", SharedLfsrSpec(taps=2)),
+    (SharedLfsrSpec(), "separation_bits", SharedLfsrSpec(separation_bits=32)),
     (PackingSpec(), "word_bits", PackingSpec(word_bits=64)),
     (PackingSpec(), "depth", PackingSpec(depth=2048)),
     (DatapathSpec(), "lanes", DatapathSpec(lanes=16)),
@@ -107,7 +116,8 @@ def test_fingerprints_are_the_same_in_another_process():
     ids=[f"{type(b).__name__}.{f}" for b, f, _ in FIELD_CHANGES],
 )
 def test_fingerprint_changes_with_field(base, field, changed):
-    assert _differing(base, changed) == ({"width", "mask"} if field == "width" else {field})
+    width = {"width", "mask"} | ({"separation_bits"} if isinstance(base, SharedLfsrSpec) else set())
+    assert _differing(base, changed) == (width if field == "width" else {field})
     assert changed.fingerprint() != base.fingerprint()
 
 
