@@ -11,6 +11,8 @@ register, which Yosys maps to block RAM (and, on 7 series, to the RAMB36 output 
 
 from __future__ import annotations
 
+import functools
+
 from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
@@ -76,14 +78,18 @@ class BlockRAM(wiring.Component):
             }
         )
 
+    @functools.cached_property
+    def mem(self) -> memory.Memory:
+        """The generic path's memory: what a simulation reads the words from. (Made on
+        first use: an ECP5 build never elaborates it.)"""
+        return memory.Memory(shape=unsigned(self.width), depth=self.depth, init=[])
+
     def elaborate(self, platform: object) -> Module:
         m = Module()
         if self.read_latency == 2 and _is_ecp5(platform) and self.depth <= ECP5_MAX_DEPTH:
             self._dp16kd(m)
             return m
-        m.submodules.mem = mem = memory.Memory(
-            shape=unsigned(self.width), depth=self.depth, init=[]
-        )
+        m.submodules.mem = mem = self.mem
         wr, rd = mem.write_port(), mem.read_port()
         m.d.comb += [
             wr.addr.eq(self.w_addr),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
-from amaranth.hdl import C, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import C, Cat, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,6 +13,7 @@ from model.intnet import IntNetwork, bounds
 from spec import NO_STOP
 from spec.engine import CODE_BITS, PASS_OVERHEAD, PEEK_LATENCY, EngineSpec, Pass, banks
 
+from ..bram import BlockRAM
 from .mac import MacArray
 from .requant import RequantUnit
 from .window import Geometry, WindowWalker
@@ -59,26 +60,36 @@ class _Banked:
     beside each bank and chosen between the banks by the address's high bits, delayed
     alike. An ECP5 block RAM takes 5.8 ns from clock to output; behind a multiplexer
     (of banks, or of block RAMs that Yosys cascades in depth) and a long route, that
-    was the engine's slowest path. Writes (``write``, unless ``init`` is given: a ROM):
-    enable, address and data reach the block RAMs through registers, so that the
-    choice between a memory's writers and its fan-out never runs into their pins.
+    was the engine's slowest path. A writable bank is therefore a
+    :class:`hw.bram.BlockRAM` of read latency 2, whose second register is the block
+    RAM's own output register on ECP5 (0.96 ns from clock to output). Writes
+    (``write``, unless ``init`` is given: a ROM): enable, address and data reach the
+    block RAMs through registers, so that the choice between a memory's writers and its
+    fan-out never runs into their pins.
     """
 
     def __init__(self, m: Module, name: str, shape: Any, depth: int, init: list | None = None):
         count, words = banks(depth)
-        self.words, bits = words, (words - 1).bit_length()
-        self.mems = [memory.Memory(shape=shape, depth=words,
-                                   init=[] if init is None else init[b * words:(b + 1) * words])
-                     for b in range(count)]  # fmt: skip
-        for b, mem in enumerate(self.mems):
-            m.submodules[name if count == 1 else f"{name}{b}"] = mem
+        self.words, self.shape, bits = words, shape, (words - 1).bit_length()
         self.addr = Signal(bits + max(count - 1, 1).bit_length(), name=f"{name}_raddr")
-        held = []
-        for b, mem in enumerate(self.mems):
-            port = mem.read_port()
-            held.append(Signal(shape, name=f"{name}{b}_held"))
-            m.d.comb += port.addr.eq(self.addr[:bits])
-            m.d.sync += held[-1].eq(port.data)
+        held = [Signal(shape, name=f"{name}{b}_held") for b in range(count)]
+        names = [name if count == 1 else f"{name}{b}" for b in range(count)]
+        if init is None:
+            rams = [BlockRAM(width=Shape.cast(shape).width, depth=words, read_latency=2)
+                    for _ in range(count)]  # fmt: skip
+            self.banks: list[Any] = rams
+            for ram, sub, word in zip(rams, names, held, strict=True):
+                m.submodules[sub] = ram
+                m.d.comb += [ram.r_addr.eq(self.addr[:bits]), ram.r_en.eq(1), word.eq(ram.r_data)]
+        else:
+            self.banks = [memory.Memory(shape=shape, depth=words,
+                                        init=init[b * words : (b + 1) * words])
+                          for b in range(count)]  # fmt: skip
+            for mem, sub, word in zip(self.banks, names, held, strict=True):
+                m.submodules[sub] = mem
+                port = mem.read_port()
+                m.d.comb += port.addr.eq(self.addr[:bits])
+                m.d.sync += word.eq(port.data)
         self.data = held[0]
         if count > 1:
             self.data = Signal(shape, name=f"{name}_data")
@@ -91,14 +102,15 @@ class _Banked:
         w = self.write = _Write(Signal(name=f"{name}_wen"),
                                 Signal.like(self.addr, name=f"{name}_waddr"),
                                 Signal(shape, name=f"{name}_wdata"))  # fmt: skip
-        for b, mem in enumerate(self.mems):
-            port = mem.write_port()
-            m.d.sync += [port.en.eq(w.en & (w.addr[bits:] == b)), port.addr.eq(w.addr[:bits]),
-                         port.data.eq(w.data)]  # fmt: skip
+        for b, ram in enumerate(rams):
+            m.d.sync += [ram.w_en.eq(w.en & (w.addr[bits:] == b)), ram.w_addr.eq(w.addr[:bits]),
+                         ram.w_data.eq(w.data)]  # fmt: skip
 
     def word(self, addr: int) -> Any:
         """The memory's word ``addr`` (for simulation: ``ctx.get(buffer.word(k))``)."""
-        return self.mems[addr // self.words].data[addr % self.words]
+        bank = self.banks[addr // self.words]
+        word = (bank.mem if isinstance(bank, BlockRAM) else bank).data[addr % self.words]
+        return data.View(self.shape, word) if isinstance(self.shape, data.Layout) else word
 
 
 def _pipeline(m: Module, value: Any, stages: int, name: str) -> list[Any]:
