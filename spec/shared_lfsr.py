@@ -68,7 +68,7 @@ class SharedLfsrSpec(SpecBase):
     ----------
     width : int
         State width, 16..64, such that ``2**width - 1`` has no prime factor above
-        :data:`MAX_LOG_PRIME` (32 and 64 qualify; 48 and 56 do not).
+        :data:`MAX_LOG_PRIME` (most do, 32, 48 and 64 among them; 31, 61 and 62 do not).
     mask : int
         Maximal-length feedback mask (tap ``t`` at bit ``t - 1``, bit ``width - 1`` set).
     steps : int
@@ -103,7 +103,7 @@ class SharedLfsrSpec(SpecBase):
         if worst > MAX_LOG_PRIME:
             raise ValueError(
                 f"width {self.width}: 2**{self.width} - 1 has the prime factor {worst}, too "
-                f"large to compute the outputs' phases; use 32 or 64"
+                f"large to compute the outputs' phases; use 32, 48 or 64, say"
             )
         if not _is_maximal(self.width, self.mask):
             raise ValueError(

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.lfsr import random_codes
-from spec import LfsrSpec
+from model.lfsr import codes, random_codes, shared_codes
+from spec import BinarizerSpec, LfsrSpec, SharedLfsrSpec
 
 # SPEC section 4: x^32 + x^22 + x^2 + x + 1 as a right-shifting Galois mask.
 MASK_32 = 0x80200003
@@ -254,3 +254,39 @@ def test_widest_state_with_widest_code_matches_reference(lanes):
     seed = 0xFEDCBA987654
     got = random_codes(seed, lanes, 16, lanes * 50, lfsr=lfsr)
     assert got.tolist() == reference_codes(seed, lanes, 16, lanes * 50, mask=MASK_48, width=48)
+
+
+# --- the shared source (docs/formats.md section 3b) ---------------------------------
+
+
+def slow_shared_codes(seed: int, lanes: int, act_bits: int, n: int, source) -> list[int]:
+    """One state stepped by SPEC section 4's step; each code bit the parity of the
+    state under its output's functional."""
+    funcs = source.output_map(lanes, act_bits)
+    state, codes = seed, []
+    while len(codes) < n:
+        for j in range(lanes):
+            bits = [bin(state & funcs[j * act_bits + b]).count("1") & 1 for b in range(act_bits)]
+            codes.append(sum(bit << b for b, bit in enumerate(bits)))
+        state = slow_advance(state, source.mask, source.steps)
+    return codes[:n]
+
+
+@pytest.mark.parametrize(
+    ("lanes", "act_bits", "steps", "n"),
+    [(1, 8, 1, 300), (3, 5, 1, 301), (32, 8, 1, 32 * 40 + 7), (5, 16, 3, 400), (2, 1, 1, 99)],
+)
+def test_shared_codes_match_slow_stepping(lanes, act_bits, steps, n):
+    source = SharedLfsrSpec(steps=steps)
+    seed = 0x0123_4567_89AB_CDEF
+    got = shared_codes(seed, lanes, act_bits, n, source=source)
+    assert (got.dtype, got.shape) == (np.dtype(np.uint16), (n,))
+    assert got.tolist() == slow_shared_codes(seed, lanes, act_bits, n, source)
+
+
+def test_codes_follows_the_spec_source():
+    shared = BinarizerSpec(lanes=4, act_bits=8, seed=0xACE1, source="shared")
+    lanes = BinarizerSpec(lanes=4, act_bits=4, seed=0xACE1, lfsr=LfsrSpec(width=16, mask=0xB400))
+    assert codes(shared, 50).tolist() == shared_codes(0xACE1, 4, 8, 50).tolist()
+    assert codes(lanes, 50).tolist() == reference_codes(0xACE1, 4, 4, 50, mask=0xB400, width=16)
+    assert codes(shared, 0).shape == (0,)
