@@ -151,3 +151,15 @@ def test_binarizer_spec_names_its_source_and_checks_the_seed_against_it():
         BinarizerSpec(seed=0, source="shared")
     with pytest.raises(ValueError, match="source must be one of lanes, shared"):
         BinarizerSpec(source="one")
+
+
+def test_the_worked_example_of_docs_formats_is_true():
+    """docs/formats.md section 3b: two lanes of four bits, seed 0xACE1."""
+    spec = SharedLfsrSpec()
+    funcs = spec.output_map(2, 4)
+    taps = [[i for i in range(64) if c >> i & 1] for c in funcs]
+    assert taps == [[19, 20, 52], [1, 18, 63], [5, 19, 48], [41, 48, 53],
+                    [4, 10, 22], [14, 19, 46], [22, 24, 47], [3, 18, 40]]  # fmt: skip
+    assert spec.phases(list(funcs))[:2] == [11184314782800414781, 7185885422560765702]
+    assert [bin(0xACE1 & c).count("1") & 1 for c in funcs] == [0, 0, 1, 0, 1, 0, 0, 0]
+    assert slow_advance(0xACE1, MASK_64, 1) == 0xD800000000005670
