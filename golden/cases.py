@@ -18,7 +18,7 @@ import numpy as np
 from model.binarize import binarize
 from model.infer import run
 from model.intnet import load as load_network
-from model.lfsr import random_codes
+from model.lfsr import codes as source_codes
 from model.pack import pack_bits, tensor_to_stream
 from model.xnor_acc import dot
 from spec import BinarizerSpec, DatapathSpec, Mode, PackingSpec
@@ -32,6 +32,8 @@ LANES = (1, 8, 32)
 ACT_BITS = (1, 4, 8)
 #: Largest legal seed for the default 32-bit LFSR: the all-ones state.
 MAX_SEED = 0xFFFFFFFF
+#: And for the shared 64-bit one.
+MAX_SHARED_SEED = 2**64 - 1
 
 
 @dataclass
@@ -59,36 +61,48 @@ def _codes_with_edges(rng: np.random.Generator, n: int, act_bits: int) -> np.nda
 
 
 def lfsr_cases() -> Iterator[Case]:
-    """Random codes for every lanes x act_bits, at seeds 1, all-ones and a random one."""
+    """Random codes of the per-lane bank for every lanes x act_bits, at seeds 1,
+    all-ones and a random one."""
+    yield from _code_cases("lfsr", "lanes", (1, MAX_SEED, 0x5EED1234))
+
+
+def shared_lfsr_cases() -> Iterator[Case]:
+    """The same of the shared LFSR (``docs/formats.md`` section 3b), whose seeds are
+    64-bit."""
+    yield from _code_cases("shared_lfsr", "shared", (1, MAX_SHARED_SEED, 0x5EED1234_9ABCDEF0))
+
+
+def _code_cases(block: str, source: str, seeds: tuple[int, ...]) -> Iterator[Case]:
     for lanes in LANES:
         for act_bits in ACT_BITS:
-            for seed in (1, MAX_SEED, 0x5EED1234):
-                spec = BinarizerSpec(lanes=lanes, act_bits=act_bits, seed=seed)
+            for seed in seeds:
+                spec = BinarizerSpec(lanes=lanes, act_bits=act_bits, seed=seed, source=source)
                 n = 64 * lanes + lanes // 2 + 1  # a partial last beat
-                codes = random_codes(seed, lanes, act_bits, n)
+                width = -(-spec.seed_bits // 4)
                 yield Case(
-                    "lfsr",
-                    f"lanes{lanes}_bits{act_bits}_seed{seed:08x}",
-                    {"codes": codes},
+                    block,
+                    f"lanes{lanes}_bits{act_bits}_seed{seed:0{width}x}",
+                    {"codes": source_codes(spec, n)},
                     {"seed": seed, "lanes": lanes, "act_bits": act_bits, "n": n, "spec": spec},
                 )
 
 
 def binarize_cases() -> Iterator[Case]:
-    """Codes with edge values through the stochastic and deterministic binarizer."""
+    """Codes with edge values through the stochastic binarizer on either source, and
+    through the deterministic one."""
     for lanes in LANES:
         for act_bits in ACT_BITS:
-            for deterministic in (False, True):
-                name = f"lanes{lanes}_bits{act_bits}_{'det' if deterministic else 'stoch'}"
+            for kind in ("stoch", "det", "shared"):
+                name = f"lanes{lanes}_bits{act_bits}_{kind}"
+                source = "shared" if kind == "shared" else "lanes"
                 seed = int(_rng(name).integers(1, MAX_SEED + 1))
-                spec = BinarizerSpec(lanes, act_bits, seed, deterministic)
+                spec = BinarizerSpec(lanes, act_bits, seed, kind == "det", source=source)
                 n = 128 * lanes + 3
                 codes = _codes_with_edges(_rng(name), n, act_bits)
-                bits = binarize(
-                    codes, seed=seed, lanes=lanes, act_bits=act_bits, deterministic=deterministic
-                )
+                bits = binarize(codes, seed=seed, lanes=lanes, act_bits=act_bits,
+                                deterministic=spec.deterministic, source=source)  # fmt: skip
                 meta = {"seed": seed, "lanes": lanes, "act_bits": act_bits, "spec": spec}
-                meta["deterministic"] = deterministic
+                meta["deterministic"], meta["source"] = spec.deterministic, source
                 yield Case("binarize", name, {"codes": codes, "bits": bits}, meta)
 
 
@@ -194,6 +208,6 @@ def intnet_cases() -> Iterator[Case]:
 
 def all_cases() -> Iterator[Case]:
     """Every golden case, block by block."""
-    for gen in (lfsr_cases, binarize_cases, pack_cases, xnor_acc_cases, store_cases,
-                intnet_cases):  # fmt: skip
+    for gen in (lfsr_cases, shared_lfsr_cases, binarize_cases, pack_cases, xnor_acc_cases,
+                store_cases, intnet_cases):  # fmt: skip
         yield from gen()

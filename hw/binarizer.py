@@ -9,14 +9,17 @@ from amaranth.lib.wiring import In, Out
 from spec import BinarizerSpec
 
 from .lfsr import LfsrBank
+from .shared_lfsr import SharedLfsrBank
 
 
 class StochasticBinarizer(wiring.Component):
-    """``lanes`` comparators fed by an :class:`~hw.lfsr.LfsrBank` (SPEC section 3).
+    """``lanes`` comparators fed by the random source the spec names (SPEC section 3): an
+    :class:`~hw.lfsr.LfsrBank` (``source="lanes"``) or a
+    :class:`~hw.shared_lfsr.SharedLfsrBank` (``source="shared"``).
 
     Lane ``j`` of beat ``t`` carries stream element ``k = t * lanes + j`` and emits
-    ``b = 1`` iff ``r_k < q`` (``r_k`` from lane ``j``'s LFSR), or with ``deterministic``
-    iff ``q >= 2**(act_bits-1)``: exactly :func:`model.binarize.binarize`.
+    ``b = 1`` iff ``r_k < q`` (``r_k`` lane ``j``'s random code), or with
+    ``deterministic`` iff ``q >= 2**(act_bits-1)``: exactly :func:`model.binarize.binarize`.
 
     Latency one cycle (a registered output); throughput one beat per cycle with
     back-pressure on both sides (``i.ready`` is high whenever the output register is
@@ -28,6 +31,9 @@ class StochasticBinarizer(wiring.Component):
         As :class:`spec.BinarizerSpec`; the seed is the bank's reset state.
     deterministic : bool
         Build the threshold ablation: no LFSRs, the seed ports do nothing.
+    source : str
+        ``"lanes"`` or ``"shared"`` (:data:`spec.SOURCES`; the shared source's fields are
+        :class:`spec.SharedLfsrSpec`'s defaults).
 
     Attributes
     ----------
@@ -44,15 +50,23 @@ class StochasticBinarizer(wiring.Component):
         Parameters that :class:`spec.BinarizerSpec` refuses (zero seed, act_bits 0, ...).
     """
 
-    def __init__(self, *, lanes: int, act_bits: int, seed: int, deterministic: bool = False):
+    def __init__(
+        self,
+        *,
+        lanes: int,
+        act_bits: int,
+        seed: int,
+        deterministic: bool = False,
+        source: str = "lanes",
+    ):
         self.spec = BinarizerSpec(
-            lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic
+            lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic, source=source
         )
         super().__init__(
             {
                 "i": In(stream.Signature(data.ArrayLayout(unsigned(act_bits), lanes))),
                 "o": Out(stream.Signature(unsigned(lanes))),
-                "seed": In(self.spec.lfsr.width),
+                "seed": In(self.spec.seed_bits),
                 "load": In(1),
                 "busy": Out(1),
                 "seed_error": Out(1),
@@ -67,9 +81,13 @@ class StochasticBinarizer(wiring.Component):
             bits = [self.i.payload[j][-1] for j in range(spec.lanes)]
             m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
         else:
-            m.submodules.bank = bank = LfsrBank(
-                lanes=spec.lanes, act_bits=spec.act_bits, seed=spec.seed, lfsr=spec.lfsr
-            )
+            if spec.source == "shared":
+                bank = SharedLfsrBank(lanes=spec.lanes, act_bits=spec.act_bits, seed=spec.seed,
+                                      source=spec.shared)  # fmt: skip
+            else:
+                bank = LfsrBank(lanes=spec.lanes, act_bits=spec.act_bits, seed=spec.seed,
+                                lfsr=spec.lfsr)  # fmt: skip
+            m.submodules.bank = bank
             bits = [bank.o.payload[j] < self.i.payload[j] for j in range(spec.lanes)]
             m.d.comb += [
                 self.i.ready.eq((~self.o.valid | self.o.ready) & bank.o.valid),

@@ -55,6 +55,7 @@ def test_golden(case: golden.GoldenCase) -> None:
         act_bits=meta["act_bits"],
         seed=meta["seed"],
         deterministic=meta["deterministic"],
+        source=meta["source"],
     )
     bits = _simulate(dut, case.arrays["codes"], random.Random(case.name))
     assert bits.size == case.arrays["bits"].size > 100
@@ -62,21 +63,22 @@ def test_golden(case: golden.GoldenCase) -> None:
 
 
 @pytest.mark.parametrize(
-    ("lanes", "act_bits", "deterministic"),
-    [(1, 8, False), (8, 1, False), (8, 4, True), (32, 8, False), (32, 4, False)],
-)
-def test_fresh_random_stimuli(lanes: int, act_bits: int, deterministic: bool) -> None:
-    rng = np.random.default_rng([lanes, act_bits, deterministic])
-    seed = int(rng.integers(1, 1 << 32))
+    ("lanes", "act_bits", "deterministic", "source"),
+    [(1, 8, False, "lanes"), (8, 1, False, "lanes"), (8, 4, True, "lanes"),
+     (32, 8, False, "lanes"), (32, 4, False, "lanes"), (1, 8, False, "shared"),
+     (5, 3, False, "shared"), (32, 8, False, "shared"), (64, 8, False, "shared")],
+)  # fmt: skip
+def test_fresh_random_stimuli(lanes: int, act_bits: int, deterministic: bool, source: str) -> None:
+    rng = np.random.default_rng([lanes, act_bits, deterministic, source == "shared"])
+    seed = int(rng.integers(1, 1 << (64 if source == "shared" else 32), dtype=np.uint64))
     n = int(rng.integers(60, 90)) * lanes + int(rng.integers(0, lanes))
     codes = rng.integers(0, 1 << act_bits, size=n)
     dut = StochasticBinarizer(
-        lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic
+        lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic, source=source
     )
     bits = _simulate(dut, codes, random.Random(seed))
-    expected = binarize(
-        codes, seed=seed, lanes=lanes, act_bits=act_bits, deterministic=deterministic
-    )
+    expected = binarize(codes, seed=seed, lanes=lanes, act_bits=act_bits,
+                        deterministic=deterministic, source=source)  # fmt: skip
     assert bits.size == n
     np.testing.assert_array_equal(bits, expected)
 
@@ -99,10 +101,11 @@ def test_full_throughput_and_latency() -> None:
     assert [valid for _, valid in trace] == [0] + [1] * 19
 
 
-def test_seed_load_through_binarizer() -> None:
+@pytest.mark.parametrize(("source", "new_seed"), [("lanes", 0x1234ABCD), ("shared", 2**64 - 3)])
+def test_seed_load_through_binarizer(source: str, new_seed: int) -> None:
     """A seed loaded at run time gives the model's bits for that seed."""
-    lanes, act_bits, new_seed = 8, 8, 0x1234ABCD
-    dut = StochasticBinarizer(lanes=lanes, act_bits=act_bits, seed=1)
+    lanes, act_bits = 8, 8
+    dut = StochasticBinarizer(lanes=lanes, act_bits=act_bits, seed=1, source=source)
     codes = np.random.default_rng(5).integers(0, 256, size=40 * lanes)
 
     async def loader(ctx):  # type: ignore[no-untyped-def]
@@ -123,7 +126,7 @@ def test_seed_load_through_binarizer() -> None:
 
     run(dut, loader, producer, rest, deadline_cycles=300)
     bits = [b for beat in got for b in int_to_lanes(beat, 1, lanes)]
-    expected = binarize(codes, seed=new_seed, lanes=lanes, act_bits=act_bits)
+    expected = binarize(codes, seed=new_seed, lanes=lanes, act_bits=act_bits, source=source)
     assert bits == expected.tolist()
 
 

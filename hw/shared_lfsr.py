@@ -1,0 +1,91 @@
+"""The shared LFSR bank: one LFSR read by every lane through a phase shifter."""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from spec import BinarizerSpec, SharedLfsrSpec
+
+from .lfsr import linear_map
+
+
+class SharedLfsrBank(wiring.Component):
+    """One Galois LFSR for ``lanes * act_bits`` random bits a beat
+    (``docs/formats.md`` section 3b): exactly :func:`model.lfsr.shared_codes`.
+
+    Lane ``j``'s code bit ``b`` is the XOR of the ``taps`` state bits of output
+    ``j * act_bits + b`` of :meth:`spec.SharedLfsrSpec.output_map`, straight from the
+    state register: a consumer that registers what it computes from the code (the
+    binarizer's comparator) takes the XOR into its own logic, so each output bit costs
+    no look-up table of its own. An accepted beat moves the state ``steps`` steps (a
+    flat XOR a state bit, from :meth:`spec.SharedLfsrSpec.beat_map`).
+
+    The interface is :class:`hw.lfsr.LfsrBank`'s. A seed loads in one cycle: the state
+    becomes ``seed`` at the next edge (a beat accepted in the load's cycle is the old
+    sequence's), so ``busy`` is never high and ``o.valid`` always is.
+
+    Parameters
+    ----------
+    lanes, act_bits, seed : int
+        As :class:`spec.BinarizerSpec` with ``source = "shared"``; the seed is the
+        reset state.
+    source : SharedLfsrSpec, optional
+        The generator and its output map (the defaults of section 3b).
+
+    Attributes
+    ----------
+    o : Out(stream.Signature(ArrayLayout(unsigned(act_bits), lanes)))
+        Lane ``j``'s code in element ``j``; a handshake advances the state.
+    seed : In(unsigned(width))
+        Seed to load.
+    load : In(1)
+        Load ``seed`` (one-cycle pulse). A zero seed is not loaded and sets ``seed_error``.
+    busy : Out(1)
+        Always low (kept for :class:`hw.lfsr.LfsrBank`'s interface).
+    seed_error : Out(1)
+        Sticky: the last load asked for the illegal seed 0; cleared by a good load.
+
+    Raises
+    ------
+    ValueError
+        Parameters that :class:`spec.BinarizerSpec` refuses (zero seed, too many
+        outputs for the source, ...).
+    """
+
+    def __init__(
+        self, *, lanes: int, act_bits: int, seed: int, source: SharedLfsrSpec | None = None
+    ):
+        self.spec = BinarizerSpec(lanes=lanes, act_bits=act_bits, seed=seed, source="shared",
+                                  shared=source or SharedLfsrSpec())  # fmt: skip
+        super().__init__(
+            {
+                "o": Out(stream.Signature(data.ArrayLayout(unsigned(act_bits), lanes))),
+                "seed": In(self.spec.seed_bits),
+                "load": In(1),
+                "busy": Out(1),
+                "seed_error": Out(1),
+            }
+        )
+
+    def elaborate(self, platform: object) -> Module:
+        m = Module()
+        spec, source = self.spec, self.spec.shared
+        bits = spec.act_bits
+        state = Signal(source.width, init=spec.seed)
+        funcs = spec.output_map()
+        m.d.comb += self.o.valid.eq(1)
+        for j in range(spec.lanes):
+            outputs = funcs[j * bits : (j + 1) * bits]
+            m.d.comb += self.o.payload[j].eq(
+                Cat(*((state & Const(c, source.width)).xor() for c in outputs))
+            )
+        with m.If(self.load):
+            with m.If(self.seed == 0):
+                m.d.sync += self.seed_error.eq(1)
+            with m.Else():
+                m.d.sync += [self.seed_error.eq(0), state.eq(self.seed)]
+        with m.Elif(self.o.ready):
+            m.d.sync += state.eq(linear_map(source.beat_map(), state, source.width))
+        return m
