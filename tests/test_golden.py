@@ -75,7 +75,7 @@ def test_loader_returns_arrays_and_meta() -> None:
 
 def test_loader_refuses_unknown_block() -> None:
     with pytest.raises(
-        ValueError, match="block must be one of binarize, intnet, lfsr, pack, store"
+        ValueError, match="block must be one of binarize, intnet, lfsr, pack, shared_lfsr, store"
     ):
         golden.cases("nope")
 
