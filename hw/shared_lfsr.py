@@ -81,11 +81,12 @@ class SharedLfsrBank(wiring.Component):
             m.d.comb += self.o.payload[j].eq(
                 Cat(*((state & Const(c, source.width)).xor() for c in outputs))
             )
+        # A refused (zero) seed leaves the sequence alone: a beat taken in its cycle
+        # still steps the state.
         with m.If(self.load):
-            with m.If(self.seed == 0):
-                m.d.sync += self.seed_error.eq(1)
-            with m.Else():
-                m.d.sync += [self.seed_error.eq(0), state.eq(self.seed)]
+            m.d.sync += self.seed_error.eq(self.seed == 0)
+        with m.If(self.load & (self.seed != 0)):
+            m.d.sync += state.eq(self.seed)
         with m.Elif(self.o.ready):
             m.d.sync += state.eq(linear_map(source.beat_map(), state, source.width))
         return m

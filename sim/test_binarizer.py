@@ -35,30 +35,41 @@ BLOCK = "binarizer"
 GOLDEN = {c.name: c for c in golden.cases("binarize")}
 
 
-def _golden(lanes: int, act_bits: int, deterministic: bool) -> tuple[str, ...]:
-    key = (lanes, act_bits, deterministic)
+def _golden(lanes: int, act_bits: int, deterministic: bool, source: str) -> tuple[str, ...]:
+    key = (lanes, act_bits, deterministic, source)
     return tuple(
         n
         for n, c in GOLDEN.items()
-        if (c.meta["lanes"], c.meta["act_bits"], c.meta["deterministic"]) == key
+        if (c.meta["lanes"], c.meta["act_bits"], c.meta["deterministic"], c.meta["source"]) == key
     )
 
 
-def _build(lanes: int, act_bits: int, det: bool, random_beats: int, golden: bool = True) -> Build:
+def _build(
+    lanes: int,
+    act_bits: int,
+    det: bool,
+    random_beats: int,
+    golden: bool = True,
+    source: str = "lanes",
+) -> Build:
     dut = {"lanes": lanes, "act_bits": act_bits, "seed": 0x5EED, "deterministic": det}
-    return Build(dut, _golden(lanes, act_bits, det) if golden else (), random_beats)
+    if source != "lanes":
+        dut["source"] = source
+    return Build(dut, _golden(lanes, act_bits, det, source) if golden else (), random_beats)
 
 
-#: Icarus runs its 10,000 random beats at 4 lanes (it is slow on wide LFSR banks, see
-#: sim/test_lfsr.py); the deterministic build has no LFSR and runs wide.
+#: Icarus runs its 10,000 random beats at 4 lanes (it is slow on wide per-lane LFSR
+#: banks, see sim/test_lfsr.py; the shared source's outputs are 3-input XORs and run
+#: wide); the deterministic build has no LFSR and runs wide.
 BUILDS = {
     "icarus": [
         _build(4, 8, False, 10_000, golden=False),
         _build(8, 8, False, 300),
         _build(1, 1, False, 300),
         _build(32, 4, True, 2_000),
+        _build(32, 8, False, 2_000, source="shared"),
     ],
-    "verilator": [_build(32, 8, False, 10_000)],
+    "verilator": [_build(32, 8, False, 10_000), _build(32, 8, False, 10_000, source="shared")],
 }
 
 
@@ -68,6 +79,8 @@ class BinarizerTB(TB):
         self.lanes = self.params["lanes"]
         self.act_bits = self.params["act_bits"]
         self.det = self.params["deterministic"]
+        self.source = self.params.get("source", "lanes")
+        self.seed_bits = 64 if self.source == "shared" else 32
         self.driver = StreamDriver(self, "i")
         self.monitor = StreamMonitor(self, "o")
 
@@ -115,6 +128,7 @@ class BinarizerReference:
                 lanes=tb.lanes,
                 act_bits=tb.act_bits,
                 deterministic=tb.det,
+                source=tb.source,
             )
             self.cache[s] = pl.pack([(bits, 1)])
         return Expect(self.cache[s][k - self.start[s]])
@@ -167,7 +181,7 @@ async def random_stimuli(dut: Any) -> None:
         tb.driver.stall, tb.monitor.stall = stall
         send = cocotb.start_soon(tb.driver.send(payloads[sb.checked : sb.checked + n]))
         if segments and not tb.det:
-            seed = 0 if loads % 5 == 4 else tb.rng.randrange(1, 1 << 32)
+            seed = 0 if loads % 5 == 4 else tb.rng.randrange(1, 1 << tb.seed_bits)
             ref.load(await tb.load(seed), seed)
             loads += 1
         await sb.check(n, beats_budget(n, stall) + tb.lanes)

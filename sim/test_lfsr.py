@@ -1,10 +1,11 @@
-"""Cosimulation of :class:`hw.lfsr.LfsrBank` against the golden codes and
-:func:`model.lfsr.random_codes`: ``ready`` stalls, and run-time seed loads (zero seeds
-included) in the middle of the stream."""
+"""Cosimulation of :class:`hw.lfsr.LfsrBank` and :class:`hw.shared_lfsr.SharedLfsrBank`
+against the golden codes and :func:`model.lfsr.codes`: ``ready`` stalls, and run-time
+seed loads (zero seeds included) in the middle of the stream."""
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from typing import Any
 
 import cocotb
@@ -13,7 +14,9 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 import golden
 from hw.lfsr import LfsrBank
-from model.lfsr import random_codes
+from hw.shared_lfsr import SharedLfsrBank
+from model.lfsr import codes as source_codes
+from spec import BinarizerSpec
 
 from .tb import lanes as pl
 from .tb.config import Build
@@ -31,15 +34,23 @@ from .tb.stream import (
 from .tb.toolchain import cosim, parametrize
 
 BLOCK = "lfsr"
-GOLDEN = {c.name: c for c in golden.cases(BLOCK)}
+#: Both sources' cases: their names differ (a shared seed has 16 hex digits).
+GOLDEN = {c.name: c for block in ("lfsr", "shared_lfsr") for c in golden.cases(block)}
 
 
-def _golden(lanes: int, act_bits: int) -> tuple[str, ...]:
+def _golden(lanes: int, act_bits: int, source: str = "lanes") -> tuple[str, ...]:
     return tuple(
         name
         for name, c in GOLDEN.items()
-        if (c.meta["lanes"], c.meta["act_bits"]) == (lanes, act_bits)
+        if (c.meta["lanes"], c.meta["act_bits"], c.meta["spec"]["BinarizerSpec"]["source"])
+        == (lanes, act_bits, source)
     )
+
+
+def make_dut(params: dict[str, Any]) -> LfsrBank | SharedLfsrBank:
+    """The bank ``params`` describe: ``source`` (default ``"lanes"``) picks the class."""
+    rest = {k: v for k, v in params.items() if k != "source"}
+    return SharedLfsrBank(**rest) if params.get("source") == "shared" else LfsrBank(**rest)
 
 
 #: Icarus is slow on the bank's flat XOR networks (every state and code bit is a masked
@@ -52,11 +63,15 @@ BUILDS = {
         Build({"lanes": 4, "act_bits": 8, "seed": 1}, random_beats=10_000),
         Build({"lanes": 8, "act_bits": 4, "seed": 1}, golden=_golden(8, 4), random_beats=300),
         Build({"lanes": 32, "act_bits": 1, "seed": 1}, golden=_golden(32, 1)),
+        Build({"lanes": 32, "act_bits": 8, "seed": 1, "source": "shared"},
+              golden=_golden(32, 8, "shared"), random_beats=2_000),
     ],
     "verilator": [
         Build({"lanes": 32, "act_bits": 8, "seed": 1}, golden=_golden(32, 8), random_beats=10_000),
+        Build({"lanes": 32, "act_bits": 8, "seed": 1, "source": "shared"},
+              golden=_golden(32, 8, "shared"), random_beats=10_000),
     ],
-}
+}  # fmt: skip
 
 
 class LfsrTB(TB):
@@ -66,6 +81,9 @@ class LfsrTB(TB):
         super().__init__(dut, test)
         self.lanes = self.params["lanes"]
         self.act_bits = self.params["act_bits"]
+        self.spec = BinarizerSpec(lanes=self.lanes, act_bits=self.act_bits,
+                                  seed=self.params["seed"],
+                                  source=self.params.get("source", "lanes"))  # fmt: skip
         self.loads = 0
 
     def idle(self) -> None:
@@ -78,7 +96,8 @@ class LfsrTB(TB):
 
     async def load(self, seed: int, reference: LfsrReference | None = None) -> None:
         """Load ``seed`` at run time and check the handshake: ``busy`` for exactly
-        ``lanes`` cycles with ``o.valid`` low, or, for seed 0, no ``busy`` and
+        ``lanes`` cycles with ``o.valid`` low (a per-lane bank; the shared one takes a
+        seed in its load cycle, never busy), or, for seed 0, no ``busy`` and
         ``seed_error`` set. ``reference`` learns the load cycle."""
         self.dut.seed.value = seed
         cycle = await self.pulse(self.dut.load)
@@ -92,7 +111,8 @@ class LfsrTB(TB):
             assert not read(self.dut.o__valid), f"o.valid high in loading cycle {busy}"
             busy += 1
             await RisingEdge(self.dut.clk)
-        assert busy == (self.lanes if seed else 0), f"busy for {busy} cycles loading {seed:#x}"
+        want = self.lanes if seed and self.spec.source == "lanes" else 0
+        assert busy == want, f"busy for {busy} cycles loading {seed:#x}"
         assert read(self.dut.seed_error) == (seed == 0), f"seed_error wrong after {seed:#x}"
         await RisingEdge(self.dut.clk)
         self.loads += 1
@@ -100,11 +120,12 @@ class LfsrTB(TB):
 
 class LfsrReference:
     """Expected ``o`` payloads: lane ``j`` of the ``k``-th beat after a seed takes
-    effect is element ``k*lanes + j`` of :func:`model.lfsr.random_codes` for that seed.
+    effect is element ``k*lanes + j`` of :func:`model.lfsr.codes` for that seed.
     A load in cycle ``c`` governs the beats taken after ``c``."""
 
-    def __init__(self, seed: int, lanes: int, act_bits: int) -> None:
-        self.lanes, self.act_bits = lanes, act_bits
+    def __init__(self, spec: BinarizerSpec) -> None:
+        self.spec, self.lanes, self.act_bits = spec, spec.lanes, spec.act_bits
+        seed = spec.seed
         self.cycles = [-1]  # load cycle of each segment
         self.seeds = [seed]
         self.taken = [0]
@@ -125,7 +146,8 @@ class LfsrReference:
         self.taken[s] += 1
         if k >= len(self.cache[s]):  # extend by doubling: the model is fast in bulk
             n = max(64, 2 * k)
-            codes = random_codes(self.seeds[s], self.lanes, self.act_bits, n * self.lanes)
+            spec = dataclasses.replace(self.spec, seed=self.seeds[s])
+            codes = source_codes(spec, n * self.lanes)
             self.cache[s] = pl.pack([(codes.reshape(n, self.lanes), self.act_bits)])
         return Expect(self.cache[s][k])
 
@@ -167,7 +189,7 @@ async def random_stimuli(dut: Any) -> None:
     tb = LfsrTB(dut, "random_stimuli")
     total = tb.build.random_beats
     await tb.reset()
-    ref = LfsrReference(tb.params["seed"], tb.lanes, tb.act_bits)
+    ref = LfsrReference(tb.spec)
     mon = tb.monitor()
     sb = Scoreboard(tb, "o", mon, ref, lane_diff(tb.act_bits, tb.lanes))
     profiles = list(STALLS.values())
@@ -177,7 +199,7 @@ async def random_stimuli(dut: Any) -> None:
         mon.stall = profiles[tb.loads % len(profiles)][1]
         mon.limit = sb.checked + n  # raised before a load: a beat may go in its cycle
         if sb.checked:
-            seed = 0 if tb.loads % 5 == 4 else tb.rng.randrange(1, 1 << 32)
+            seed = 0 if tb.loads % 5 == 4 else tb.rng.randrange(1, 1 << tb.spec.seed_bits)
             zero_loads += seed == 0
             await tb.load(seed, ref)
         await sb.check(n, beats_budget(n, (0, mon.stall)) + tb.lanes)
@@ -190,7 +212,7 @@ async def random_stimuli(dut: Any) -> None:
 @pytest.mark.parametrize(("sim", "build"), parametrize(BUILDS))
 def test_lfsr(sim: str, build: Build) -> None:
     counts = cosim(
-        block=BLOCK, sim=sim, build=build, make_dut=lambda: LfsrBank(**build.dut), module=__name__
+        block=BLOCK, sim=sim, build=build, make_dut=lambda: make_dut(build.dut), module=__name__
     )
     beats = sum(-(-GOLDEN[n].arrays["codes"].size // build.dut["lanes"]) for n in build.golden)
     assert counts["golden_vectors"] == {"cases": len(build.golden), "beats": beats}

@@ -85,3 +85,26 @@ def test_runtime_seed_load(lanes: int, act_bits: int, source: SharedLfsrSpec) ->
 def test_bad_parameters(kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SharedLfsrBank(**kwargs)
+
+
+def test_loads_while_beats_flow() -> None:
+    """``ready`` high throughout: a beat taken in a load's cycle is the old sequence's;
+    a good seed's beat 0 follows it, and a zero seed changes nothing (the state still
+    steps for the beat taken in its cycle)."""
+    lanes, act_bits, new_seed = 4, 8, 0xFEDC_BA98_7654_3210
+    dut = SharedLfsrBank(lanes=lanes, act_bits=act_bits, seed=0xACE1)
+    seen: list[int] = []
+
+    async def tb(ctx):  # type: ignore[no-untyped-def]
+        ctx.set(dut.o.ready, 1)
+        for cycle in range(30):
+            ctx.set(dut.load, cycle in (5, 17))
+            ctx.set(dut.seed, 0 if cycle == 5 else new_seed)
+            await ctx.delay(1e-9)
+            seen.append(ctx.get(dut.o.payload.as_value()))
+            await ctx.tick()
+
+    run(dut, tb, deadline_cycles=40)
+    old = shared_codes(0xACE1, lanes, act_bits, 18 * lanes).tolist()
+    new = shared_codes(new_seed, lanes, act_bits, 12 * lanes).tolist()
+    assert _codes(seen, act_bits, lanes) == old + new
