@@ -120,14 +120,14 @@ def resources() -> str:
     body = [
         [
             f"`{r['block']}`",
-            *(str(r[k]) for k in ("lut", "ff", "bram", "dsp")),
+            *(str(r[k]) for k in ("lanes", "lut", "ff", "bram", "dsp")),
             f"{r['lut_per_lane']:.1f}",
             f"{r['ff_per_lane']:.1f}",
             f"{r['fmax_ecp5_mhz']:.0f}",
         ]
         for r in doc["rows"]
     ]
-    header = ["block", "LUT", "FF", "BRAM (RAMB36)", "DSP", "LUT/lane", "FF/lane"]
+    header = ["block", "lanes", "LUT", "FF", "BRAM (RAMB36)", "DSP", "LUT/lane", "FF/lane"]
     return _rows([*header, "ECP5 Fmax (MHz)"], body)
 
 

@@ -32,6 +32,7 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 from hw.act_sram import ActivationSRAM
 from hw.binarizer import StochasticBinarizer
 from hw.lfsr import LfsrBank
+from hw.shared_lfsr import SharedLfsrBank
 from hw.store import BinarizeAndStore
 from hw.synth import (
     RegisteredPorts,
@@ -49,26 +50,47 @@ from ._report import RESULTS_DIR, folder_name, parse_args, save, table
 
 LANES, ACT_BITS, FREQ_MHZ = 32, 8, 150.0
 
-#: Block name -> constructor. The SRAM is 32 Kib: 1024 words of 32 bits.
-BLOCKS: dict[str, Callable[[], wiring.Component]] = {
-    "LfsrBank": lambda: LfsrBank(lanes=LANES, act_bits=ACT_BITS, seed=1),
-    "StochasticBinarizer": lambda: StochasticBinarizer(lanes=LANES, act_bits=ACT_BITS, seed=1),
-    "ActivationSRAM": lambda: ActivationSRAM(lanes=LANES, word_bits=32, depth=1024),
-    "XnorAccumulator[xnor]": lambda: XnorAccumulator(
-        DatapathSpec(lanes=LANES, act_bits=ACT_BITS), modes=(Mode.XNOR,)
+
+def _shared(lanes: int) -> Callable[[], wiring.Component]:
+    return lambda: StochasticBinarizer(lanes=lanes, act_bits=ACT_BITS, seed=1, source="shared")
+
+
+#: Block name -> (lanes, constructor). The SRAM is 32 Kib: 1024 words of 32 bits. The
+#: shared-source binarizer (``docs/formats.md`` section 3b) also at 64 and 128 lanes, to
+#: show that its cost per lane does not grow.
+BLOCKS: dict[str, tuple[int, Callable[[], wiring.Component]]] = {
+    "LfsrBank": (LANES, lambda: LfsrBank(lanes=LANES, act_bits=ACT_BITS, seed=1)),
+    "StochasticBinarizer": (
+        LANES,
+        lambda: StochasticBinarizer(lanes=LANES, act_bits=ACT_BITS, seed=1),
     ),
-    "XnorAccumulator[all]": lambda: XnorAccumulator(DatapathSpec(lanes=LANES, act_bits=ACT_BITS)),
+    "SharedLfsrBank": (LANES, lambda: SharedLfsrBank(lanes=LANES, act_bits=ACT_BITS, seed=1)),
+    "StochasticBinarizer[shared]": (LANES, _shared(LANES)),
+    "StochasticBinarizer[shared,64]": (64, _shared(64)),
+    "StochasticBinarizer[shared,128]": (128, _shared(128)),
+    "ActivationSRAM": (LANES, lambda: ActivationSRAM(lanes=LANES, word_bits=32, depth=1024)),
+    "XnorAccumulator[xnor]": (
+        LANES,
+        lambda: XnorAccumulator(DatapathSpec(lanes=LANES, act_bits=ACT_BITS), modes=(Mode.XNOR,)),
+    ),
+    "XnorAccumulator[all]": (
+        LANES,
+        lambda: XnorAccumulator(DatapathSpec(lanes=LANES, act_bits=ACT_BITS)),
+    ),
     # Every beat full: no per-lane mask, carry-chain compressor (primitives on xc7).
-    "FullBeatXnorAccumulator": lambda: FullBeatXnorAccumulator(
-        DatapathSpec(lanes=LANES, act_bits=ACT_BITS)
+    "FullBeatXnorAccumulator": (
+        LANES,
+        lambda: FullBeatXnorAccumulator(DatapathSpec(lanes=LANES, act_bits=ACT_BITS)),
     ),
-    "BinarizeAndStore": lambda: BinarizeAndStore(lanes=LANES, act_bits=ACT_BITS, seed=1),
+    "BinarizeAndStore": (LANES, lambda: BinarizeAndStore(lanes=LANES, act_bits=ACT_BITS, seed=1)),
     # The 2-cycle read: the block RAM's output register (DP16KD OUTREG on ECP5).
-    "ActivationSRAM[read_latency=2]": lambda: ActivationSRAM(
-        lanes=LANES, word_bits=32, depth=1024, read_latency=2
+    "ActivationSRAM[read_latency=2]": (
+        LANES,
+        lambda: ActivationSRAM(lanes=LANES, word_bits=32, depth=1024, read_latency=2),
     ),
-    "BinarizeAndStore[read_latency=2]": lambda: BinarizeAndStore(
-        lanes=LANES, act_bits=ACT_BITS, seed=1, read_latency=2
+    "BinarizeAndStore[read_latency=2]": (
+        LANES,
+        lambda: BinarizeAndStore(lanes=LANES, act_bits=ACT_BITS, seed=1, read_latency=2),
     ),
 }
 
@@ -133,17 +155,25 @@ def calibration_rows(
     return rows
 
 
-def measure(name: str, make: Callable[[], wiring.Component], workdir: Path) -> dict[str, object]:
-    """Synthesise one block in ``workdir``; its row of the results table."""
+def measure(
+    name: str, lanes: int, make: Callable[[], wiring.Component], workdir: Path
+) -> dict[str, object]:
+    """Synthesise one block of ``lanes`` lanes in ``workdir``; its row of the table.
+
+    A shared-source binarizer's LUTs are split in two: its comparators' carry-chain
+    positions (one LUT each, the phase shifter's XOR of the output's taps folded in:
+    ``lanes * act_bits``) and the rest (the LFSR's state, step and seed load, the
+    stream's handshake).
+    """
     util = utilization(make, workdir)
     timed = RegisteredPorts(make())
     # Elaborated for the ULX3S's ECP5, so blocks that use vendor primitives there do.
     text = verilog.convert(timed, name="timed", ports=timed.ports, platform=ULX3S_85F_Platform())
     (workdir / "timed.v").write_text(text)
     fmax = ecp5_fmax(workdir, "timed.v", "timed", freq_mhz=FREQ_MHZ)
-    return {
+    row: dict[str, object] = {
         "block": name,
-        "lanes": LANES,
+        "lanes": lanes,
         "act_bits": ACT_BITS,
         "lut": util["lut"],
         "ff": util["ff"],
@@ -151,11 +181,16 @@ def measure(name: str, make: Callable[[], wiring.Component], workdir: Path) -> d
         "dsp": util["dsp"],
         "lutram": util["lutram"],
         "carry4": util["carry4"],
-        "lut_per_lane": round(util["lut"] / LANES, 2),
-        "ff_per_lane": round(util["ff"] / LANES, 2),
+        "lut_per_lane": round(util["lut"] / lanes, 2),
+        "ff_per_lane": round(util["ff"] / lanes, 2),
         "fmax_ecp5_mhz": median(fmax),
         "fmax_ecp5_mhz_seeds": [round(f, 1) for f in fmax],
     }
+    if name.startswith("StochasticBinarizer[shared"):
+        chain = lanes * ACT_BITS
+        row["lut_comparators"] = chain
+        row["lut_source"] = util["lut"] - chain
+    return row
 
 
 def _previous(path: Path) -> dict:
@@ -173,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         "--block",
         action="append",
         choices=sorted(BLOCKS),
-        help="measure only this block (repeatable; default all)",
+        help="measure only this block (repeatable; default all); the file's rows of the "
+        "other blocks are kept",
     )
     parser.add_argument("--out", type=Path, help="JSON path (default bench/results/resources.json)")
     parser.add_argument("--keep", type=Path, help="keep the work folders (logs, netlists) here")
@@ -201,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             try:
-                rows.append(measure(name, BLOCKS[name], root / folder_name(name)))
+                rows.append(measure(name, *BLOCKS[name], root / folder_name(name)))
             except ToolError as exc:
                 print(f"error: {name}: {exc}", file=sys.stderr)
                 return 1
@@ -214,9 +250,14 @@ def main(argv: list[str] | None = None) -> int:
             except ToolError as exc:
                 print(f"error: calibration: {exc}", file=sys.stderr)
                 return 1
+    if args.block and not args.calibration_only:
+        fresh = {r["block"]: r for r in rows}
+        kept = {r["block"]: r for r in _previous(path).get("rows", []) if r["block"] in BLOCKS}
+        rows = [fresh.get(n) or kept[n] for n in BLOCKS if n in fresh or n in kept]
     if names:
         columns = [
             "block",
+            "lanes",
             "lut",
             "ff",
             "bram",

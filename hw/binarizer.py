@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, unsigned
+import functools
+import operator
+
+from amaranth import C, Cat, Module, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from spec import BinarizerSpec
 
+from .compress import carry_chain, is_xc7
 from .lfsr import LfsrBank
 from .shared_lfsr import SharedLfsrBank
 
@@ -84,11 +88,12 @@ class StochasticBinarizer(wiring.Component):
             if spec.source == "shared":
                 bank = SharedLfsrBank(lanes=spec.lanes, act_bits=spec.act_bits, seed=spec.seed,
                                       source=spec.shared)  # fmt: skip
+                bits = self._below_shared(m, bank, is_xc7(platform))
             else:
                 bank = LfsrBank(lanes=spec.lanes, act_bits=spec.act_bits, seed=spec.seed,
                                 lfsr=spec.lfsr)  # fmt: skip
+                bits = [bank.o.payload[j] < self.i.payload[j] for j in range(spec.lanes)]
             m.submodules.bank = bank
-            bits = [bank.o.payload[j] < self.i.payload[j] for j in range(spec.lanes)]
             m.d.comb += [
                 self.i.ready.eq((~self.o.valid | self.o.ready) & bank.o.valid),
                 bank.o.ready.eq(accept),
@@ -102,3 +107,25 @@ class StochasticBinarizer(wiring.Component):
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         return m
+
+    def _below_shared(self, m: Module, bank: SharedLfsrBank, xc7: bool) -> list[Value]:
+        """``r < q`` of every lane, ``r``'s bits read from the shared state's taps.
+
+        ``r < q`` is the carry out of ``q + ~r``: a carry chain with ``q`` on its ``DI``
+        inputs whose position ``i`` is one LUT of ``q_i`` and output ``i``'s taps
+        (:func:`hw.compress.carry_chain`), so the phase shifter's XORs cost no LUT of
+        their own (on 7 series, placed as LUT6 and CARRY4; elsewhere as the sum, which
+        the toolchain maps).
+        """
+        spec, funcs = self.spec, self.spec.output_map()
+        width, bits = spec.shared.width, spec.act_bits
+        not_parity = lambda *taps: functools.reduce(operator.xor, taps) ^ 1  # noqa: E731
+        below = []
+        for j in range(spec.lanes):
+            q = self.i.payload[j]
+            terms = [([bank.state[k] for k in range(width) if funcs[j * bits + b] >> k & 1],
+                      not_parity) for b in range(bits)]  # fmt: skip
+            total = carry_chain(m, f"below{j}", [q[b] for b in range(bits)], terms, C(0, 1),
+                                xc7=xc7)  # fmt: skip
+            below.append(total[bits])
+        return below

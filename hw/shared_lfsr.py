@@ -69,11 +69,15 @@ class SharedLfsrBank(wiring.Component):
             }
         )
 
+        #: The state register (for a consumer that reads the taps itself, as the
+        #: binarizer's comparators do).
+        self.state = Signal(self.spec.shared.width, init=self.spec.seed, name="state")
+
     def elaborate(self, platform: object) -> Module:
         m = Module()
         spec, source = self.spec, self.spec.shared
         bits = spec.act_bits
-        state = Signal(source.width, init=spec.seed)
+        state = self.state
         funcs = spec.output_map()
         m.d.comb += self.o.valid.eq(1)
         for j in range(spec.lanes):
