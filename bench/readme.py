@@ -97,6 +97,19 @@ def saved_store() -> str:
     return _rows(["network", *(f"`{m}`" for m in modes), "fp32 / stoch"], body)
 
 
+def lfsr() -> str:
+    """Random codes per second of each source's model at 32 lanes."""
+    doc = _load("lfsr")
+    body = [
+        [f"`{r['source']}`", str(r["act_bits"]), f"{r['codes_per_s']:.2g}",
+         f"{r['vs_bitwise_python']:.0f}x"]
+        for r in doc["rows"]
+        if r["lanes"] == 32
+    ]  # fmt: skip
+    header = ["source", "act_bits", "codes/s", "vs a bit-by-bit Python stepper"]
+    return _rows(header, body)
+
+
 def sim_speed() -> str:
     """Simulated cycles per second per simulator."""
     doc = _load("sim_speed")
@@ -221,6 +234,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "memory": saved_store,
     "sim_speed": sim_speed,
     "xnor_floor": xnor_floor,
+    "lfsr": lfsr,
 }
 
 
