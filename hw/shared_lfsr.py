@@ -22,9 +22,11 @@ class SharedLfsrBank(wiring.Component):
     no look-up table of its own. An accepted beat moves the state ``steps`` steps (a
     flat XOR a state bit, from :meth:`spec.SharedLfsrSpec.beat_map`).
 
-    The interface is :class:`hw.lfsr.LfsrBank`'s. A seed loads in one cycle: the state
-    becomes ``seed`` at the next edge (a beat accepted in the load's cycle is the old
-    sequence's), so ``busy`` is never high and ``o.valid`` always is.
+    The interface is :class:`hw.lfsr.LfsrBank`'s. A seed load puts ``seed`` in the
+    state at the next edge (a beat accepted in the load's cycle is the old sequence's),
+    then steps it one beat a cycle for ``warmup`` cycles with ``busy`` high and
+    ``o.valid`` low (:meth:`spec.SharedLfsrSpec.start`); the reset state is the warmed-up
+    reset seed.
 
     Parameters
     ----------
@@ -43,7 +45,7 @@ class SharedLfsrBank(wiring.Component):
     load : In(1)
         Load ``seed`` (one-cycle pulse). A zero seed is not loaded and sets ``seed_error``.
     busy : Out(1)
-        Always low (kept for :class:`hw.lfsr.LfsrBank`'s interface).
+        A load's warm-up is in progress.
     seed_error : Out(1)
         Sticky: the last load asked for the illegal seed 0; cleared by a good load.
 
@@ -71,7 +73,9 @@ class SharedLfsrBank(wiring.Component):
 
         #: The state register (for a consumer that reads the taps itself, as the
         #: binarizer's comparators do).
-        self.state = Signal(self.spec.shared.width, init=self.spec.seed, name="state")
+        self.state = Signal(
+            self.spec.shared.width, init=self.spec.shared.start(self.spec.seed), name="state"
+        )
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -79,7 +83,7 @@ class SharedLfsrBank(wiring.Component):
         bits = spec.act_bits
         state = self.state
         funcs = spec.output_map()
-        m.d.comb += self.o.valid.eq(1)
+        m.d.comb += self.o.valid.eq(~self.busy)
         for j in range(spec.lanes):
             outputs = funcs[j * bits : (j + 1) * bits]
             m.d.comb += self.o.payload[j].eq(
@@ -87,10 +91,14 @@ class SharedLfsrBank(wiring.Component):
             )
         # A refused (zero) seed leaves the sequence alone: a beat taken in its cycle
         # still steps the state.
-        with m.If(self.load):
+        remaining = Signal(range(source.warmup + 1))
+        with m.If(self.load & ~self.busy):
             m.d.sync += self.seed_error.eq(self.seed == 0)
-        with m.If(self.load & (self.seed != 0)):
-            m.d.sync += state.eq(self.seed)
-        with m.Elif(self.o.ready):
+        with m.If(self.load & ~self.busy & (self.seed != 0)):
+            m.d.sync += [state.eq(self.seed), remaining.eq(source.warmup),
+                         self.busy.eq(source.warmup != 0)]  # fmt: skip
+        with m.Elif(self.busy | self.o.ready):
             m.d.sync += state.eq(linear_map(source.beat_map(), state, source.width))
+            with m.If(self.busy):
+                m.d.sync += [remaining.eq(remaining - 1), self.busy.eq(remaining != 1)]
         return m

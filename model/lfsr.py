@@ -74,7 +74,8 @@ def shared_codes(
     seed: int, lanes: int, act_bits: int, n: int, *, source: SharedLfsrSpec | None = None
 ) -> np.ndarray:
     """:func:`random_codes` for the shared source (``docs/formats.md`` section 3b): one
-    LFSR whose state is ``seed`` at beat 0 and moves ``source.steps`` steps a beat; lane
+    LFSR whose state at beat 0 is ``source.start(seed)`` and moves ``source.steps``
+    steps a beat; lane
     ``j``'s code bit ``b`` is the parity of the state under output ``j * act_bits + b``
     of ``source.output_map(lanes, act_bits)``.
 
@@ -83,7 +84,7 @@ def shared_codes(
     table look-up per state byte.
 
     >>> shared_codes(seed=0xACE1, lanes=2, act_bits=4, n=6).tolist()
-    [4, 1, 6, 2, 4, 9]
+    [0, 13, 7, 12, 7, 1]
     """
     spec = BinarizerSpec(lanes=lanes, act_bits=act_bits, seed=seed, source="shared",
                          shared=source or SharedLfsrSpec())  # fmt: skip
@@ -91,7 +92,7 @@ def shared_codes(
     src = spec.shared
     step = gf2.TableMap(src.beat_map())
     beats = -(-n // lanes)
-    states = _run([seed], beats, lambda k: gf2.power(src.beat_map(), k),
+    states = _run([src.start(seed)], beats, lambda k: gf2.power(src.beat_map(), k),
                   lambda s: (s, step(s)))[:, 0]  # fmt: skip
     funcs, group = spec.output_map(), 64 // act_bits
     codes = np.empty((len(states), lanes), dtype=np.uint16)

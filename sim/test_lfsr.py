@@ -95,10 +95,10 @@ class LfsrTB(TB):
         return StreamMonitor(self, "o", stall, limit).start()
 
     async def load(self, seed: int, reference: LfsrReference | None = None) -> None:
-        """Load ``seed`` at run time and check the handshake: ``busy`` for exactly
-        ``lanes`` cycles with ``o.valid`` low (a per-lane bank; the shared one takes a
-        seed in its load cycle, never busy), or, for seed 0, no ``busy`` and
-        ``seed_error`` set. ``reference`` learns the load cycle."""
+        """Load ``seed`` at run time and check the handshake: ``busy`` with ``o.valid``
+        low for exactly ``lanes`` cycles (a per-lane bank) or ``warmup`` cycles (the
+        shared one), or, for seed 0, no ``busy`` and ``seed_error`` set. ``reference``
+        learns the load cycle."""
         self.dut.seed.value = seed
         cycle = await self.pulse(self.dut.load)
         if reference is not None and seed:
@@ -111,7 +111,7 @@ class LfsrTB(TB):
             assert not read(self.dut.o__valid), f"o.valid high in loading cycle {busy}"
             busy += 1
             await RisingEdge(self.dut.clk)
-        want = self.lanes if seed and self.spec.source == "lanes" else 0
+        want = (self.lanes if self.spec.source == "lanes" else self.spec.shared.warmup) * bool(seed)
         assert busy == want, f"busy for {busy} cycles loading {seed:#x}"
         assert read(self.dut.seed_error) == (seed == 0), f"seed_error wrong after {seed:#x}"
         await RisingEdge(self.dut.clk)

@@ -122,8 +122,8 @@ PASS_OVERHEAD = 22
 #: tag and address registers, its read, hold and register and the requantization.
 LOGITS_OVERHEAD, LOGITS_GROUP_OVERHEAD = 2, 10
 #: Cycles from a stopped engine's ``peek_addr`` and ``peek_lane`` to its ``peek``: the
-#: address register, the read, its hold, the choice of buffer and lane.
-PEEK_LATENCY = 4
+#: address register, the read, its hold, the choice of buffer, the choice of lane.
+PEEK_LATENCY = 5
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,14 @@ from . import gf2
 from ._base import SpecBase, check_int
 from .lfsr import _is_maximal, _prime_factors, galois_step
 
-#: x^64 + x^63 + x^61 + x^60 + 1, maximal length (Xilinx XAPP052, table 3, taps
-#: 64, 63, 61, 60), as a right-shifting Galois mask: bits 63, 62, 60, 59.
-DEFAULT_SHARED_MASK = 0xD800000000000000
+#: A maximal-length 64-bit polynomial with 32 feedback taps (right-shifting Galois mask):
+#: the first mask of popcount 32 with bit 63 set drawn by ``random.Random(20261203)``
+#: that passes the maximality check. Dense feedback matters here: outputs read only
+#: three state bits, and a sparse polynomial (XAPP052's x^64 + x^63 + x^61 + x^60 + 1)
+#: leaves a state of few ones sparse for thousands of steps, so the codes after a seed
+#: such as 0x3039 come out biased (``bench.randomness``'s chi-square failed). With half
+#: the taps set, every feedback step flips about half the state.
+DEFAULT_SHARED_MASK = 0xF86489CA0B768DAE
 
 #: Largest prime factor of ``2**width - 1`` whose discrete logarithms stay cheap (a
 #: baby-step giant-step table of its square root): 2**64 - 1's largest is 6,700,417.
@@ -52,7 +57,9 @@ class SharedLfsrSpec(SpecBase):
     """One right-shifting Galois LFSR shared by every lane, and its output map.
 
     The state steps as in SPEC section 4 (``out = s & 1; s >>= 1; if out: s ^= mask``),
-    ``steps`` times per beat. Beat ``t`` reads state ``s_t`` (``s_0`` is the seed);
+    ``steps`` times per beat. Beat ``t`` reads state ``s_t``; ``s_0`` is the seed moved
+    on ``warmup`` beats (:meth:`start`), so that even a seed with a single one set has
+    been through the feedback and is dense before the first beat;
     its output bit ``o`` is ``parity(s_t & output_map(lanes, act_bits)[o])`` and lane
     ``j``'s random code has bit ``b`` from output ``j * act_bits + b``.
 
@@ -77,6 +84,10 @@ class SharedLfsrSpec(SpecBase):
         State bits XORed into each output bit, 1..4.
     separation_bits : int
         Least phase distance between outputs, ``2**separation_bits`` steps.
+    warmup : int
+        Beats a seed is moved on before beat 0, 0..4096 (the gateware spends a cycle on
+        each after a seed load; ``width`` beats of one step bring the lowest one of any
+        seed through the feedback).
 
     Raises
     ------
@@ -90,6 +101,7 @@ class SharedLfsrSpec(SpecBase):
     steps: int = 1
     taps: int = 3
     separation_bits: int = 40
+    warmup: int = 64
 
     def __post_init__(self) -> None:
         check_int("width", self.width, 16, 64)
@@ -97,6 +109,7 @@ class SharedLfsrSpec(SpecBase):
         check_int("steps", self.steps, 1, self.width)
         check_int("taps", self.taps, 1, 4)
         check_int("separation_bits", self.separation_bits, 0, self.width - 16)
+        check_int("warmup", self.warmup, 0, 4096)
         if not self.mask >> (self.width - 1) & 1:
             raise ValueError(f"mask must have bit {self.width - 1} set, not {self.mask:#x}")
         worst = max(_prime_factors(self.period))
@@ -125,6 +138,11 @@ class SharedLfsrSpec(SpecBase):
         if isinstance(seed, int) and not isinstance(seed, bool) and seed == 0:
             raise ValueError("seed must be non-zero: state 0 is a fixed point of the LFSR")
         return check_int("seed", seed, 1, self.period)
+
+    def start(self, seed: int) -> int:
+        """The state of beat 0 after ``seed`` is loaded: ``seed`` moved on ``warmup``
+        beats."""
+        return gf2.apply(gf2.power(self.beat_map(), self.warmup), self.check_seed(seed))
 
     def step_map(self) -> list[int]:
         """One step as a GF(2) column list (:mod:`spec.gf2`)."""

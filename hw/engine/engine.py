@@ -392,14 +392,20 @@ class Engine(wiring.Component):
         for k in (0, 1):  # a stream's read port: the walker's source, else the shortcut
             m.d.comb += xmem[k].addr.eq(Mux(desc.conv | halted, shortcut_addr, step.addr))
             m.d.comb += cmem[k].addr.eq(Mux(halted, peek_addr, step.addr))
-        lane = _pipeline(m, self.peek_lane, PEEK_LATENCY - 1, "peek_lane")[-1]
-        with m.Switch(Cat(desc.dst, desc.dst_kind == DST_CODES)):
-            for k, held in enumerate((*xq, *cq)):
-                with m.Case(k):
-                    m.d.sync += self.peek.eq(held[lane])
+        # The peeked word is the pass's output buffer's held word, registered as the
+        # shortcut (a stream) or beside it (codes); the lane is chosen from that
+        # register: the choice never spans the block RAMs spread over the chip (a path
+        # nextpnr reported).
         shortcut, rule = Signal(stream_word), Signal(rule_word)
+        dst_codes = Signal(code_word)
         m.d.sync += [shortcut.eq(Mux(desc.dst, xq[1], xq[0])),
+                     dst_codes.eq(Mux(desc.dst, cq[1], cq[0])),
                      rule.eq(rrom.data)]  # fmt: skip
+        lane = _pipeline(m, self.peek_lane, PEEK_LATENCY - 1, "peek_lane")[-1]
+        with m.If(desc.dst_kind == DST_CODES):
+            m.d.sync += self.peek.eq(dst_codes[lane])
+        with m.Else():
+            m.d.sync += self.peek.eq(shortcut[lane])
         m.d.comb += [
             rq.valid.eq(p_valid),
             rq.tag.eq(p_tag),

@@ -40,11 +40,15 @@ def test_golden(case: golden.GoldenCase) -> None:
 
 @pytest.mark.parametrize(
     ("lanes", "act_bits", "source"),
-    [(1, 8, SharedLfsrSpec()), (8, 4, SharedLfsrSpec(steps=5)), (32, 8, SharedLfsrSpec())],
+    [
+        (1, 8, SharedLfsrSpec()),
+        (8, 4, SharedLfsrSpec(steps=5, warmup=3)),
+        (32, 8, SharedLfsrSpec(warmup=0)),
+    ],
 )
 def test_runtime_seed_load(lanes: int, act_bits: int, source: SharedLfsrSpec) -> None:
-    """Codes, a zero seed (flagged, nothing changes), then a new 64-bit seed whose codes
-    start from its beat 0 the cycle after the load."""
+    """Codes, a zero seed (flagged, nothing changes), then a new 64-bit seed: ``busy``
+    for ``warmup`` cycles with ``o.valid`` low, then the seed's codes from its beat 0."""
     dut = SharedLfsrBank(lanes=lanes, act_bits=act_bits, seed=0xACE1, source=source)
     rng = random.Random(lanes)
     new_seed = rng.randrange(1 << 32, 1 << 64)
@@ -56,7 +60,12 @@ def test_runtime_seed_load(lanes: int, act_bits: int, source: SharedLfsrSpec) ->
         ctx.set(dut.load, 1)
         await ctx.tick()
         ctx.set(dut.load, 0)
-        assert ctx.get(dut.busy) == 0 and ctx.get(dut.o.valid) == 1
+        busy = 0
+        while ctx.get(dut.busy):
+            assert ctx.get(dut.o.valid) == 0
+            busy += 1
+            await ctx.tick()
+        assert busy == (source.warmup if seed else 0) and ctx.get(dut.o.valid) == 1
 
     async def tb(ctx):  # type: ignore[no-untyped-def]
         log["before"] = await consume(ctx, dut.o, beats, rng, stall=0.2)
@@ -67,7 +76,7 @@ def test_runtime_seed_load(lanes: int, act_bits: int, source: SharedLfsrSpec) ->
         assert ctx.get(dut.seed_error) == 0
         log["new"] = await consume(ctx, dut.o, beats, rng, stall=0.2)
 
-    run(dut, tb, deadline_cycles=12 * beats + 50)
+    run(dut, tb, deadline_cycles=12 * beats + source.warmup + 50)
     old = shared_codes(0xACE1, lanes, act_bits, 2 * beats * lanes, source=source).tolist()
     assert _codes(log["before"] + log["after_zero"], act_bits, lanes) == old
     new = shared_codes(new_seed, lanes, act_bits, beats * lanes, source=source).tolist()
@@ -89,22 +98,24 @@ def test_bad_parameters(kwargs: dict[str, int], message: str) -> None:
 
 def test_loads_while_beats_flow() -> None:
     """``ready`` high throughout: a beat taken in a load's cycle is the old sequence's;
-    a good seed's beat 0 follows it, and a zero seed changes nothing (the state still
-    steps for the beat taken in its cycle)."""
+    a zero seed changes nothing (the state still steps for the beat taken in its
+    cycle); a good seed's beat 0 follows its warm-up, during which no beat is taken
+    and a second load is ignored."""
     lanes, act_bits, new_seed = 4, 8, 0xFEDC_BA98_7654_3210
     dut = SharedLfsrBank(lanes=lanes, act_bits=act_bits, seed=0xACE1)
     seen: list[int] = []
 
     async def tb(ctx):  # type: ignore[no-untyped-def]
         ctx.set(dut.o.ready, 1)
-        for cycle in range(30):
-            ctx.set(dut.load, cycle in (5, 17))
-            ctx.set(dut.seed, 0 if cycle == 5 else new_seed)
+        for cycle in range(100):
+            ctx.set(dut.load, cycle in (5, 17, 40))
+            ctx.set(dut.seed, {5: 0, 17: new_seed}.get(cycle, 1))
             await ctx.delay(1e-9)
-            seen.append(ctx.get(dut.o.payload.as_value()))
+            if ctx.get(dut.o.valid):
+                seen.append(ctx.get(dut.o.payload.as_value()))
             await ctx.tick()
 
-    run(dut, tb, deadline_cycles=40)
+    run(dut, tb, deadline_cycles=110)
     old = shared_codes(0xACE1, lanes, act_bits, 18 * lanes).tolist()
-    new = shared_codes(new_seed, lanes, act_bits, 12 * lanes).tolist()
+    new = shared_codes(new_seed, lanes, act_bits, (100 - 18 - 64) * lanes).tolist()
     assert _codes(seen, act_bits, lanes) == old + new

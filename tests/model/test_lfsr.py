@@ -260,10 +260,10 @@ def test_widest_state_with_widest_code_matches_reference(lanes):
 
 
 def slow_shared_codes(seed: int, lanes: int, act_bits: int, n: int, source) -> list[int]:
-    """One state stepped by SPEC section 4's step; each code bit the parity of the
-    state under its output's functional."""
+    """One state stepped by SPEC section 4's step, from the seed moved on ``warmup``
+    beats; each code bit the parity of the state under its output's functional."""
     funcs = source.output_map(lanes, act_bits)
-    state, codes = seed, []
+    state, codes = slow_advance(seed, source.mask, source.steps * source.warmup), []
     while len(codes) < n:
         for j in range(lanes):
             bits = [bin(state & funcs[j * act_bits + b]).count("1") & 1 for b in range(act_bits)]

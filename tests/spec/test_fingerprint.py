@@ -56,6 +56,7 @@ FIELD_CHANGES = [
     (SharedLfsrSpec(), "steps", SharedLfsrSpec(steps=2)),
     (SharedLfsrSpec(), "taps", SharedLfsrSpec(taps=2)),
     (SharedLfsrSpec(), "separation_bits", SharedLfsrSpec(separation_bits=32)),
+    (SharedLfsrSpec(), "warmup", SharedLfsrSpec(warmup=0)),
     (PackingSpec(), "word_bits", PackingSpec(word_bits=64)),
     (PackingSpec(), "depth", PackingSpec(depth=2048)),
     (DatapathSpec(), "lanes", DatapathSpec(lanes=16)),

@@ -17,7 +17,7 @@ from spec import BinarizerSpec, SharedLfsrSpec
 
 from .test_lfsr import gf2_rank, slow_advance
 
-MASK_64 = 0xD800000000000000  # x^64 + x^63 + x^61 + x^60 + 1
+MASK_64 = 0xF86489CA0B768DAE  # the default: 32 feedback taps
 
 
 def unit_images(spec: SharedLfsrSpec, steps: int) -> list[int]:
@@ -97,14 +97,17 @@ def test_two_lanes_and_a_lane_a_beat_apart_are_independent(spec, lanes, act_bits
 
 
 def test_the_checks_above_catch_a_map_without_its_guarantees():
-    """Outputs a step apart (the same taps shifted) are one phase apart, and a lane
-    made of them is dependent on itself a beat later: what the construction avoids."""
+    """Outputs a step apart (each the one before moved a step: mostly the same taps
+    shifted up one) are one phase apart, and a lane made of them is dependent on itself
+    a beat later: what the construction avoids."""
     spec = SharedLfsrSpec()
-    funcs = [0b111 << k for k in range(1, 9)]
+    beat = unit_images(spec, 1)
+    funcs = [0b111 << 1]
+    for _ in range(7):
+        funcs.append(moved(funcs[-1], beat))
     phases = spec.phases(funcs)
     assert phase_holds(spec, funcs, phases).all()
     assert {(b - a) % spec.period for a, b in itertools.pairwise(phases)} == {1}
-    beat = unit_images(spec, 1)
     assert gf2_rank(funcs + [moved(c, beat) for c in funcs]) < 16
 
 
@@ -156,10 +159,12 @@ def test_binarizer_spec_names_its_source_and_checks_the_seed_against_it():
 def test_the_worked_example_of_docs_formats_is_true():
     """docs/formats.md section 3b: two lanes of four bits, seed 0xACE1."""
     spec = SharedLfsrSpec()
+    s0 = slow_advance(0xACE1, MASK_64, 64)
+    assert s0 == spec.start(0xACE1) == 0x03CA76FF04971203
     funcs = spec.output_map(2, 4)
     taps = [[i for i in range(64) if c >> i & 1] for c in funcs]
-    assert taps == [[19, 20, 52], [1, 18, 63], [5, 19, 48], [41, 48, 53],
-                    [4, 10, 22], [14, 19, 46], [22, 24, 47], [3, 18, 40]]  # fmt: skip
-    assert spec.phases(list(funcs))[:2] == [11184314782800414781, 7185885422560765702]
-    assert [bin(0xACE1 & c).count("1") & 1 for c in funcs] == [0, 0, 1, 0, 1, 0, 0, 0]
-    assert slow_advance(0xACE1, MASK_64, 1) == 0xD800000000005670
+    assert taps == [[19, 22, 53], [9, 22, 39], [0, 18, 61], [2, 18, 35],
+                    [20, 50, 61], [0, 42, 63], [12, 43, 59], [17, 35, 37]]  # fmt: skip
+    assert spec.phases(list(funcs))[:2] == [7124134779609349222, 9885327254905493283]
+    assert [bin(s0 & c).count("1") & 1 for c in funcs] == [0, 0, 0, 0, 1, 0, 1, 1]
+    assert slow_advance(s0, MASK_64, 1) == 0xF981B2B5893D04AF
