@@ -6,8 +6,9 @@ equals the same block elaborated generically, cycle by cycle, in Icarus.
 The generic build is checked against :func:`model.binarize.binarize` in ``tests/hw`` and
 in the cocotb cosimulation; this checks the primitive netlist against it. Both get the
 same random codes (a tenth all zero, a tenth all ones, so that the chains carry end to
-end), random valid/ready stalls and now and then a seed load (a sixteenth of them zero),
-and every output is compared on every cycle.
+end), random valid/ready stalls and now and then a seed load (a sixteenth of them zero;
+each good one busies the binarizer for its warm-up), and every output is compared on
+every cycle.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ module tb;
         kind = $random(seed) & 15;
         for (j = 0; j < PW; j = j + 1) pay[j] = kind == 0 ? 0 : kind == 1 ? 1 : $random(seed);
       end
-      load = ($random(seed) & 63) == 0;
+      load = ($random(seed) & 255) == 0;
       if (load) begin
         loads = loads + 1;
         seed_in = {{$random(seed), $random(seed)}};
@@ -88,4 +89,4 @@ def test_xc7_primitives_equal_generic(lanes: int, act_bits: int, tmp_path: Path)
     out = run_side_by_side(tmp_path, generic, xc7, testbench)
     done = re.search(r"DONE beats (\d+) loads (\d+)", out)
     assert done, out
-    assert int(done[1]) >= CYCLES // 3 and int(done[2]) >= CYCLES // 128
+    assert int(done[1]) >= CYCLES // 4 and int(done[2]) >= CYCLES // 512
