@@ -110,6 +110,14 @@ def lfsr() -> str:
     return _rows(header, body)
 
 
+def randomness() -> str:
+    """Both random sources' statistics against their sample-size bounds."""
+    doc = _load("randomness")
+    body = [[r["line"], f"{r['lanes']:+.2f}", f"{r['shared']:+.2f}", f"{r['bound']:.2f}"]
+            for r in doc["rows"]]  # fmt: skip
+    return _rows(["statistic (a standard-normal score)", "`lanes`", "`shared`", "bound"], body)
+
+
 def sim_speed() -> str:
     """Simulated cycles per second per simulator."""
     doc = _load("sim_speed")
@@ -235,6 +243,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "sim_speed": sim_speed,
     "xnor_floor": xnor_floor,
     "lfsr": lfsr,
+    "randomness": randomness,
 }
 
 
