@@ -48,17 +48,7 @@ class LfsrSpec(SpecBase):
 
     def __post_init__(self) -> None:
         check_int("width", self.width, 2, MAX_WIDTH)
-        check_int("mask", self.mask, 0, (1 << self.width) - 1)
-        if not self.mask >> (self.width - 1) & 1:
-            raise ValueError(
-                f"mask must have bit {self.width - 1} set for a {self.width}-bit LFSR "
-                f"(else the step is not invertible), not {self.mask:#x}"
-            )
-        if not _is_maximal(self.width, self.mask):
-            raise ValueError(
-                f"mask {self.mask:#x} is not a maximal-length {self.width}-bit polynomial: "
-                f"its period is not 2**{self.width} - 1 (see XAPP052 for maximal taps)"
-            )
+        check_mask(self.width, self.mask)
 
     @property
     def period(self) -> int:
@@ -127,6 +117,23 @@ class LfsrSpec(SpecBase):
         return next(
             d for d in range(1, self.width + 1) if stride * ((1 << d) - 1) % self.period == 0
         )
+
+
+def check_mask(width: int, mask: int) -> int:
+    """``mask`` if it is a maximal-length feedback mask of a ``width``-bit LFSR (bit
+    ``width - 1`` set, period ``2**width - 1``), else ValueError."""
+    check_int("mask", mask, 0, (1 << width) - 1)
+    if not mask >> (width - 1) & 1:
+        raise ValueError(
+            f"mask must have bit {width - 1} set for a {width}-bit LFSR "
+            f"(else the step is not invertible), not {mask:#x}"
+        )
+    if not _is_maximal(width, mask):
+        raise ValueError(
+            f"mask {mask:#x} is not a maximal-length {width}-bit polynomial: "
+            f"its period is not 2**{width} - 1 (see XAPP052 for maximal taps)"
+        )
+    return mask
 
 
 def galois_step(width: int, mask: int) -> list[int]:

@@ -1,5 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""LfsrBank against model.lfsr.random_codes and the golden vectors."""
+"""LfsrBank against model.lfsr.random_codes, and both banks against their golden
+vectors."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import pytest
 
 import golden
 from hw.lfsr import LfsrBank
+from hw.shared_lfsr import SharedLfsrBank
 from model.lfsr import random_codes
 
 from .streams import consume, int_to_lanes, run
 
-GOLDEN = golden.cases("lfsr")
+GOLDEN = golden.cases("lfsr") + golden.cases("shared_lfsr")
 
 
 def _codes(raw: list[int], act_bits: int, lanes: int) -> list[int]:
@@ -23,9 +25,12 @@ def _codes(raw: list[int], act_bits: int, lanes: int) -> list[int]:
 
 @pytest.mark.parametrize("case", GOLDEN, ids=[c.name for c in GOLDEN])
 def test_golden(case: golden.GoldenCase) -> None:
+    """Either bank (the case's spec names its source), ``ready`` stalled 30 %."""
     meta, expected = case.meta, case.arrays["codes"]
     lanes, act_bits = meta["lanes"], meta["act_bits"]
-    dut = LfsrBank(lanes=lanes, act_bits=act_bits, seed=meta["seed"])
+    shared = meta["spec"]["BinarizerSpec"]["source"] == "shared"
+    dut = (SharedLfsrBank if shared else LfsrBank)(lanes=lanes, act_bits=act_bits,
+                                                   seed=meta["seed"])  # fmt: skip
     beats = -(-expected.size // lanes)
     got: list[int] = []
 

@@ -1,6 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""SharedLfsrBank against model.lfsr.shared_codes and the golden vectors, with stalls and
-run-time seed loads."""
+"""SharedLfsrBank against model.lfsr.shared_codes, with stalls and run-time seed loads
+(its golden vectors: tests/hw/test_lfsr.py)."""
 
 from __future__ import annotations
 
@@ -8,34 +8,12 @@ import random
 
 import pytest
 
-import golden
 from hw.shared_lfsr import SharedLfsrBank
 from model.lfsr import shared_codes
 from spec import SharedLfsrSpec
 
-from .streams import consume, int_to_lanes, run
-
-GOLDEN = golden.cases("shared_lfsr")
-
-
-def _codes(raw: list[int], act_bits: int, lanes: int) -> list[int]:
-    return [c for beat in raw for c in int_to_lanes(beat, act_bits, lanes)]
-
-
-@pytest.mark.parametrize("case", GOLDEN, ids=[c.name for c in GOLDEN])
-def test_golden(case: golden.GoldenCase) -> None:
-    meta, expected = case.meta, case.arrays["codes"]
-    lanes, act_bits = meta["lanes"], meta["act_bits"]
-    dut = SharedLfsrBank(lanes=lanes, act_bits=act_bits, seed=meta["seed"])
-    beats = -(-expected.size // lanes)
-    got: list[int] = []
-
-    async def consumer(ctx):  # type: ignore[no-untyped-def]
-        got.extend(await consume(ctx, dut.o, beats, random.Random(case.name), stall=0.3))
-
-    run(dut, consumer, deadline_cycles=4 * beats + 20)
-    assert len(got) == beats
-    assert _codes(got, act_bits, lanes)[: expected.size] == expected.tolist()
+from .streams import consume, run
+from .test_lfsr import _codes
 
 
 @pytest.mark.parametrize(
