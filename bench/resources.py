@@ -5,7 +5,8 @@ synthesised by YoWASP Yosys ``synth_xilinx -family xc7`` (elaborated for the Art
 that the Xilinx primitives a block places there are counted; an estimate, no timing)
 and, with a register on every port so that every path is timed
 (:class:`hw.synth.RegisteredPorts`), by ``synth_ecp5`` + nextpnr-ecp5 out of context at
-150 MHz over three placement seeds (Fmax: the median, with every seed's figure kept).
+150 MHz (200 MHz for the shared random source, :data:`GOALS_MHZ`) over three placement
+seeds (Fmax: the median, with every seed's figure kept).
 Prints a table and writes ``bench/results/resources.json``; a full run takes about 10 minutes.
 
 The same file holds ``calibration``: ``synth_xilinx`` LUT/FF/BRAM counts of the store
@@ -49,6 +50,14 @@ from spec import DatapathSpec, Mode
 from ._report import RESULTS_DIR, folder_name, parse_args, save, table
 
 LANES, ACT_BITS, FREQ_MHZ = 32, 8, 150.0
+#: Blocks with a goal of their own (the shared-source binarizer's is 200 MHz), placed
+#: and routed against it: nextpnr stops improving a design once it meets its target.
+GOALS_MHZ = {"SharedLfsrBank": 200.0, "StochasticBinarizer[shared": 200.0}
+
+
+def goal_mhz(block: str) -> float:
+    """The ECP5 Fmax goal (and nextpnr's target) of ``block``."""
+    return next((g for k, g in GOALS_MHZ.items() if block.startswith(k)), FREQ_MHZ)
 
 
 def _shared(lanes: int) -> Callable[[], wiring.Component]:
@@ -170,7 +179,7 @@ def measure(
     # Elaborated for the ULX3S's ECP5, so blocks that use vendor primitives there do.
     text = verilog.convert(timed, name="timed", ports=timed.ports, platform=ULX3S_85F_Platform())
     (workdir / "timed.v").write_text(text)
-    fmax = ecp5_fmax(workdir, "timed.v", "timed", freq_mhz=FREQ_MHZ)
+    fmax = ecp5_fmax(workdir, "timed.v", "timed", freq_mhz=goal_mhz(name))
     row: dict[str, object] = {
         "block": name,
         "lanes": lanes,
@@ -184,6 +193,7 @@ def measure(
         "lut_per_lane": round(util["lut"] / lanes, 2),
         "ff_per_lane": round(util["ff"] / lanes, 2),
         "fmax_ecp5_mhz": median(fmax),
+        "fmax_goal_mhz": goal_mhz(name),
         "fmax_ecp5_mhz_seeds": [round(f, 1) for f in fmax],
     }
     if name.startswith("StochasticBinarizer[shared"):
@@ -267,9 +277,10 @@ def main(argv: list[str] | None = None) -> int:
             "fmax_ecp5_mhz",
         ]
         print(table(rows, columns))
-        slow = [r["block"] for r in rows if r["fmax_ecp5_mhz"] < FREQ_MHZ]
+        slow = [r["block"] for r in rows if r["fmax_ecp5_mhz"] < goal_mhz(str(r["block"]))]
         print(
-            f"ECP5 Fmax goal {FREQ_MHZ:.0f} MHz (median of 3 seeds): "
+            f"ECP5 Fmax goal {FREQ_MHZ:.0f} MHz, 200 MHz for the shared source (median of "
+            "3 seeds): "
             + (f"missed by {', '.join(map(str, slow))}" if slow else "met by every block")
         )
     print(

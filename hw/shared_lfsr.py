@@ -22,11 +22,12 @@ class SharedLfsrBank(wiring.Component):
     no look-up table of its own. An accepted beat moves the state ``steps`` steps (a
     flat XOR a state bit, from :meth:`spec.SharedLfsrSpec.beat_map`).
 
-    The interface is :class:`hw.lfsr.LfsrBank`'s. A seed load puts ``seed`` in the
-    state at the next edge (a beat accepted in the load's cycle is the old sequence's),
-    then steps it one beat a cycle for ``warmup`` cycles with ``busy`` high and
-    ``o.valid`` low (:meth:`spec.SharedLfsrSpec.start`); the reset state is the warmed-up
-    reset seed.
+    The interface is :class:`hw.lfsr.LfsrBank`'s. A seed load (``load`` while not
+    ``busy``) registers the seed; ``busy`` is then high, and ``o.valid`` low, for one
+    cycle, in which a zero seed is refused (``seed_error``, the sequence goes on) and a
+    good one enters the state, and for ``warmup`` cycles more, which step it one beat
+    each (:meth:`spec.SharedLfsrSpec.start`). A beat accepted in the load's own cycle is
+    the old sequence's. The reset state is the warmed-up reset seed.
 
     Parameters
     ----------
@@ -45,7 +46,7 @@ class SharedLfsrBank(wiring.Component):
     load : In(1)
         Load ``seed`` (one-cycle pulse). A zero seed is not loaded and sets ``seed_error``.
     busy : Out(1)
-        A load's warm-up is in progress.
+        A load is being taken (one cycle) or warmed up (``warmup`` cycles).
     seed_error : Out(1)
         Sticky: the last load asked for the illegal seed 0; cleared by a good load.
 
@@ -89,16 +90,27 @@ class SharedLfsrBank(wiring.Component):
             m.d.comb += self.o.payload[j].eq(
                 Cat(*((state & Const(c, source.width)).xor() for c in outputs))
             )
-        # A refused (zero) seed leaves the sequence alone: a beat taken in its cycle
-        # still steps the state.
+        # A load is taken in two steps: the seed and whether it is zero are registered
+        # (a 64-bit zero test in front of every state bit's multiplexer was the bank's
+        # slowest path on ECP5), then, a cycle later, a good seed enters the state and a
+        # zero one is refused, leaving the sequence alone. ``busy`` covers that cycle and
+        # the warm-up; a beat taken in the load's own cycle still steps the state.
+        pending, zero = Signal(), Signal()
+        seed = Signal.like(self.seed, name="seed_held")
         remaining = Signal(range(source.warmup + 1))
+        step = linear_map(source.beat_map(), state, source.width)
         with m.If(self.load & ~self.busy):
-            m.d.sync += self.seed_error.eq(self.seed == 0)
-        with m.If(self.load & ~self.busy & (self.seed != 0)):
-            m.d.sync += [state.eq(self.seed), remaining.eq(source.warmup),
-                         self.busy.eq(source.warmup != 0)]  # fmt: skip
+            m.d.sync += [pending.eq(1), zero.eq(self.seed == 0), seed.eq(self.seed),
+                         self.busy.eq(1)]  # fmt: skip
+        with m.If(pending):
+            m.d.sync += [pending.eq(0), self.seed_error.eq(zero)]
+            with m.If(zero):
+                m.d.sync += self.busy.eq(0)
+            with m.Else():
+                m.d.sync += [state.eq(seed), remaining.eq(source.warmup),
+                             self.busy.eq(source.warmup != 0)]  # fmt: skip
         with m.Elif(self.busy | self.o.ready):
-            m.d.sync += state.eq(linear_map(source.beat_map(), state, source.width))
+            m.d.sync += state.eq(step)
             with m.If(self.busy):
                 m.d.sync += [remaining.eq(remaining - 1), self.busy.eq(remaining != 1)]
         return m

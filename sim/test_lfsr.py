@@ -96,9 +96,9 @@ class LfsrTB(TB):
 
     async def load(self, seed: int, reference: LfsrReference | None = None) -> None:
         """Load ``seed`` at run time and check the handshake: ``busy`` with ``o.valid``
-        low for exactly ``lanes`` cycles (a per-lane bank) or ``warmup`` cycles (the
-        shared one), or, for seed 0, no ``busy`` and ``seed_error`` set. ``reference``
-        learns the load cycle."""
+        low for exactly ``lanes`` cycles (a per-lane bank) or ``1 + warmup`` (the shared
+        one), or, for seed 0, none (one cycle on the shared bank) and ``seed_error``
+        set. ``reference`` learns the load cycle."""
         self.dut.seed.value = seed
         cycle = await self.pulse(self.dut.load)
         if reference is not None and seed:
@@ -111,7 +111,10 @@ class LfsrTB(TB):
             assert not read(self.dut.o__valid), f"o.valid high in loading cycle {busy}"
             busy += 1
             await RisingEdge(self.dut.clk)
-        want = (self.lanes if self.spec.source == "lanes" else self.spec.shared.warmup) * bool(seed)
+        if self.spec.source == "lanes":
+            want = self.lanes if seed else 0
+        else:
+            want = 1 + (self.spec.shared.warmup if seed else 0)
         assert busy == want, f"busy for {busy} cycles loading {seed:#x}"
         assert read(self.dut.seed_error) == (seed == 0), f"seed_error wrong after {seed:#x}"
         await RisingEdge(self.dut.clk)

@@ -25,8 +25,9 @@ from .test_lfsr import _codes
     ],
 )
 def test_runtime_seed_load(lanes: int, act_bits: int, source: SharedLfsrSpec) -> None:
-    """Codes, a zero seed (flagged, nothing changes), then a new 64-bit seed: ``busy``
-    for ``warmup`` cycles with ``o.valid`` low, then the seed's codes from its beat 0."""
+    """Codes, a zero seed (flagged after one busy cycle, nothing changes), then a new
+    64-bit seed: ``busy`` for ``1 + warmup`` cycles with ``o.valid`` low, then the seed's
+    codes from its beat 0."""
     dut = SharedLfsrBank(lanes=lanes, act_bits=act_bits, seed=0xACE1, source=source)
     rng = random.Random(lanes)
     new_seed = rng.randrange(1 << 32, 1 << 64)
@@ -43,7 +44,7 @@ def test_runtime_seed_load(lanes: int, act_bits: int, source: SharedLfsrSpec) ->
             assert ctx.get(dut.o.valid) == 0
             busy += 1
             await ctx.tick()
-        assert busy == (source.warmup if seed else 0) and ctx.get(dut.o.valid) == 1
+        assert busy == 1 + (source.warmup if seed else 0) and ctx.get(dut.o.valid) == 1
 
     async def tb(ctx):  # type: ignore[no-untyped-def]
         log["before"] = await consume(ctx, dut.o, beats, rng, stall=0.2)
@@ -76,9 +77,9 @@ def test_bad_parameters(kwargs: dict[str, int], message: str) -> None:
 
 def test_loads_while_beats_flow() -> None:
     """``ready`` high throughout: a beat taken in a load's cycle is the old sequence's;
-    a zero seed changes nothing (the state still steps for the beat taken in its
-    cycle); a good seed's beat 0 follows its warm-up, during which no beat is taken
-    and a second load is ignored."""
+    a zero seed changes nothing but a busy cycle (the state still steps for the beat
+    taken in its cycle); a good seed's beat 0 follows its busy cycle and warm-up, during
+    which no beat is taken and a second load is ignored."""
     lanes, act_bits, new_seed = 4, 8, 0xFEDC_BA98_7654_3210
     dut = SharedLfsrBank(lanes=lanes, act_bits=act_bits, seed=0xACE1)
     seen: list[int] = []
@@ -94,6 +95,8 @@ def test_loads_while_beats_flow() -> None:
             await ctx.tick()
 
     run(dut, tb, deadline_cycles=110)
-    old = shared_codes(0xACE1, lanes, act_bits, 18 * lanes).tolist()
-    new = shared_codes(new_seed, lanes, act_bits, (100 - 18 - 64) * lanes).tolist()
+    # Old beats: cycles 0-17 but 6 (the zero load's busy cycle); new beats: from cycle
+    # 17 + 1 + 1 + 64 = 83 on.
+    old = shared_codes(0xACE1, lanes, act_bits, 17 * lanes).tolist()
+    new = shared_codes(new_seed, lanes, act_bits, (100 - 83) * lanes).tolist()
     assert _codes(seen, act_bits, lanes) == old + new
