@@ -123,7 +123,8 @@ class StochasticBinarizer(wiring.Component):
         below = []
         for j in range(spec.lanes):
             q = self.i.payload[j]
-            terms = [([bank.state[k] for k in range(width) if funcs[j * bits + b] >> k & 1],
+            state = bank.state_for(j)
+            terms = [([state[k] for k in range(width) if funcs[j * bits + b] >> k & 1],
                       not_parity) for b in range(bits)]  # fmt: skip
             total = carry_chain(m, f"below{j}", [q[b] for b in range(bits)], terms, C(0, 1),
                                 xc7=xc7)  # fmt: skip

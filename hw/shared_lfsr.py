@@ -10,6 +10,11 @@ from spec import BinarizerSpec, SharedLfsrSpec
 
 from .lfsr import linear_map
 
+#: Lanes that read one copy of the state: each state bit fans out to about
+#: ``3 * act_bits / width`` LUTs a lane, and past 32 lanes its routing was the slowest
+#: path on ECP5 (181 MHz at 128 lanes, seed 1, with one copy; 193 with four; 207 at 32).
+REPLICA_LANES = 32
+
 
 class SharedLfsrBank(wiring.Component):
     """One Galois LFSR for ``lanes * act_bits`` random bits a beat
@@ -20,7 +25,8 @@ class SharedLfsrBank(wiring.Component):
     state register: a consumer that registers what it computes from the code (the
     binarizer's comparator) takes the XOR into its own logic, so each output bit costs
     no look-up table of its own. An accepted beat moves the state ``steps`` steps (a
-    flat XOR a state bit, from :meth:`spec.SharedLfsrSpec.beat_map`).
+    flat XOR a state bit, from :meth:`spec.SharedLfsrSpec.beat_map`). The state is
+    kept in one identical copy per :data:`REPLICA_LANES` lanes, to bound its fan-out.
 
     The interface is :class:`hw.lfsr.LfsrBank`'s. A seed load (``load`` while not
     ``busy``) registers the seed; ``busy`` is then high, and ``o.valid`` low, for one
@@ -72,23 +78,27 @@ class SharedLfsrBank(wiring.Component):
             }
         )
 
-        #: The state register (for a consumer that reads the taps itself, as the
-        #: binarizer's comparators do).
-        self.state = Signal(
-            self.spec.shared.width, init=self.spec.shared.start(self.spec.seed), name="state"
-        )
+        #: The state register, one copy per :data:`REPLICA_LANES` lanes (for a consumer
+        #: that reads the taps itself, as the binarizer's comparators do:
+        #: :meth:`state_for`).
+        start = self.spec.shared.start(self.spec.seed)
+        self.states = [Signal(self.spec.shared.width, init=start, name=f"state{g}")
+                       for g in range(-(-lanes // REPLICA_LANES))]  # fmt: skip
+
+    def state_for(self, lane: int) -> Signal:
+        """The copy of the state that lane ``lane`` reads its taps from."""
+        return self.states[lane // REPLICA_LANES]
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
         spec, source = self.spec, self.spec.shared
         bits = spec.act_bits
-        state = self.state
         funcs = spec.output_map()
         m.d.comb += self.o.valid.eq(~self.busy)
         for j in range(spec.lanes):
             outputs = funcs[j * bits : (j + 1) * bits]
             m.d.comb += self.o.payload[j].eq(
-                Cat(*((state & Const(c, source.width)).xor() for c in outputs))
+                Cat(*((self.state_for(j) & Const(c, source.width)).xor() for c in outputs))
             )
         # A load is taken in two steps: the seed and whether it is zero are registered
         # (a 64-bit zero test in front of every state bit's multiplexer was the bank's
@@ -98,7 +108,6 @@ class SharedLfsrBank(wiring.Component):
         pending, zero = Signal(), Signal()
         seed = Signal.like(self.seed, name="seed_held")
         remaining = Signal(range(source.warmup + 1))
-        step = linear_map(source.beat_map(), state, source.width)
         with m.If(self.load & ~self.busy):
             m.d.sync += [pending.eq(1), zero.eq(self.seed == 0), seed.eq(self.seed),
                          self.busy.eq(1)]  # fmt: skip
@@ -107,10 +116,12 @@ class SharedLfsrBank(wiring.Component):
             with m.If(zero):
                 m.d.sync += self.busy.eq(0)
             with m.Else():
-                m.d.sync += [state.eq(seed), remaining.eq(source.warmup),
-                             self.busy.eq(source.warmup != 0)]  # fmt: skip
+                m.d.sync += [state.eq(seed) for state in self.states]
+                m.d.sync += [remaining.eq(source.warmup), self.busy.eq(source.warmup != 0)]
         with m.Elif(self.busy | self.o.ready):
-            m.d.sync += state.eq(step)
+            # Each copy steps from itself: no two are the same cell to merge.
+            m.d.sync += [state.eq(linear_map(source.beat_map(), state, source.width))
+                         for state in self.states]  # fmt: skip
             with m.If(self.busy):
                 m.d.sync += [remaining.eq(remaining - 1), self.busy.eq(remaining != 1)]
         return m
