@@ -9,7 +9,8 @@ STAMP   := $(VENV)/.sbq-installed
 BOARD   ?= arty_a7
 # A worker per core, each taking whole test files: a file's cosimulations share build
 # folders, so they must not run in two workers at once. PYTEST_JOBS= runs serially.
-PYTEST_JOBS ?= -n auto --dist loadfile
+# The 15 slowest tests are listed at the end.
+PYTEST_JOBS ?= -n auto --dist loadfile --durations=15
 
 .PHONY: build test setup lint golden
 
