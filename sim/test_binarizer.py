@@ -67,7 +67,7 @@ BUILDS = {
         _build(8, 8, False, 300),
         _build(1, 1, False, 300),
         _build(32, 4, True, 2_000),
-        _build(32, 8, False, 2_000, source="shared"),
+        _build(32, 8, False, 500, source="shared"),
     ],
     "verilator": [_build(32, 8, False, 10_000), _build(32, 8, False, 10_000, source="shared")],
 }
