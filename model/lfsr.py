@@ -56,18 +56,7 @@ def random_codes(
         Any argument out of range (zero seed, negative ``n``, ``act_bits = 0``, ...).
     """
     spec = BinarizerSpec(lanes=lanes, act_bits=act_bits, seed=seed, lfsr=lfsr or LfsrSpec())
-    check_int("n", n, 0)
-    width = spec.lfsr.width
-    step = gf2.TableMap(spec.lfsr.code_map(act_bits))
-    state_mask = np.uint64((1 << width) - 1)
-
-    def beat(state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        y = step(state)
-        return y >> np.uint64(width), y & state_mask
-
-    jump = lambda beats: spec.lfsr.jump_map(act_bits * beats)  # noqa: E731
-    codes = _run(spec.lfsr.lane_seeds(seed, lanes), -(-n // lanes), jump, beat)
-    return codes.astype(np.uint16).reshape(-1)[:n]
+    return CodeStream(spec).take(n)
 
 
 def shared_codes(
@@ -88,53 +77,114 @@ def shared_codes(
     """
     spec = BinarizerSpec(lanes=lanes, act_bits=act_bits, seed=seed, source="shared",
                          shared=source or SharedLfsrSpec())  # fmt: skip
-    check_int("n", n, 0)
-    src = spec.shared
-    step = gf2.TableMap(src.beat_map())
-    beats = -(-n // lanes)
-    states = _run([src.start(seed)], beats, lambda k: gf2.power(src.beat_map(), k),
-                  lambda s: (s, step(s)))[:, 0]  # fmt: skip
-    funcs, group = spec.output_map(), 64 // act_bits
-    codes = np.empty((len(states), lanes), dtype=np.uint16)
-    low = np.uint64((1 << act_bits) - 1)
-    for j0 in range(0, lanes, group):
-        members = range(j0, min(j0 + group, lanes))
-        # Column i: state bit i's contribution to every code bit of the group.
-        cols = [sum((funcs[j * act_bits + b] >> i & 1) << ((j - j0) * act_bits + b)
-                    for j in members for b in range(act_bits))
-                for i in range(src.width)]  # fmt: skip
-        packed = gf2.TableMap(cols)(states)
-        for j in members:
-            codes[:, j] = (packed >> np.uint64((j - j0) * act_bits)) & low
-    return codes.reshape(-1)[:n]
+    return CodeStream(spec).take(n)
 
 
 def codes(spec: BinarizerSpec, n: int) -> np.ndarray:
     """The first ``n`` random codes of the source ``spec`` names (seed, lanes and
     code width from ``spec``)."""
-    if spec.source == "shared":
-        return shared_codes(spec.seed, spec.lanes, spec.act_bits, n, source=spec.shared)
-    return random_codes(spec.seed, spec.lanes, spec.act_bits, n, lfsr=spec.lfsr)
+    return CodeStream(spec).take(n)
+
+
+class CodeStream:
+    """The codes of one random source, drawn a piece at a time: each :meth:`take` goes
+    on where the last one stopped, on a fresh beat.
+
+    This is what a network's binarizations see when one bank serves all of them in turn
+    (training with ``python -m model.train --random``): every draw starts on a new beat,
+    the unused lanes of its last beat left behind, as a gateware stream that ends
+    mid-beat leaves them. :meth:`take` of ``n`` from a new stream is :func:`codes`.
+
+    >>> s = CodeStream(BinarizerSpec(lanes=2, act_bits=4, seed=0xACE1, source="shared"))
+    >>> s.take(3).tolist(), s.take(2).tolist(), s.beat
+    ([0, 13, 7], [7, 1], 3)
+    """
+
+    def __init__(self, spec: BinarizerSpec) -> None:
+        self.spec = spec
+        #: Beats drawn so far.
+        self.beat = 0
+        bits = spec.act_bits
+        if spec.source == "shared":
+            src = spec.shared
+            self._beat_map = src.beat_map()
+            self._states = np.array([src.start(spec.seed)], dtype=np.uint64)
+            step = gf2.TableMap(self._beat_map)
+            self._jump = lambda k: gf2.power(self._beat_map, k)
+            self._beat = lambda s: (s, step(s))
+            self._groups = self._output_groups()
+        else:
+            width = spec.lfsr.width
+            self._states = np.array(spec.lfsr.lane_seeds(spec.seed, spec.lanes), dtype=np.uint64)
+            code_step = gf2.TableMap(spec.lfsr.code_map(bits))
+            state_mask = np.uint64((1 << width) - 1)
+            self._jump = lambda k: spec.lfsr.jump_map(bits * k)
+            self._beat = lambda s: ((y := code_step(s)) >> np.uint64(width), y & state_mask)
+
+    def _output_groups(self) -> list[tuple[range, gf2.TableMap]]:
+        """The shared source's lanes ``64 // act_bits`` at a time, each group's codes
+        packed in one ``uint64`` by one table look-up per state byte."""
+        spec, funcs = self.spec, self.spec.output_map()
+        bits, group = spec.act_bits, 64 // spec.act_bits
+        groups = []
+        for j0 in range(0, spec.lanes, group):
+            members = range(j0, min(j0 + group, spec.lanes))
+            # Column i: state bit i's contribution to every code bit of the group.
+            cols = [sum((funcs[j * bits + b] >> i & 1) << ((j - j0) * bits + b)
+                        for j in members for b in range(bits))
+                    for i in range(spec.shared.width)]  # fmt: skip
+            groups.append((members, gf2.TableMap(cols)))
+        return groups
+
+    def take(self, n: int) -> np.ndarray:
+        """The next ``n`` codes (``uint16``, shape ``(n,)``): ``ceil(n / lanes)`` beats."""
+        check_int("n", n, 0)
+        lanes, bits = self.spec.lanes, self.spec.act_bits
+        beats = -(-n // lanes)
+        out, self._states = _run(self._states, beats, self._jump, self._beat)
+        self.beat += beats
+        if self.spec.source == "shared":
+            states, out = out[:, 0], np.empty((beats, lanes), dtype=np.uint64)
+            low = np.uint64((1 << bits) - 1)
+            for members, table in self._groups:
+                packed = table(states)
+                for j in members:
+                    out[:, j] = (packed >> np.uint64((j - members.start) * bits)) & low
+        return out.astype(np.uint16).reshape(-1)[:n]
+
+    def state_dict(self) -> dict[str, object]:
+        """Where the stream stands (for a checkpoint): its beat and LFSR states."""
+        return {"beat": self.beat, "states": [int(v) for v in self._states]}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Go on from :meth:`state_dict`'s ``state`` (of a stream of the same spec)."""
+        states = np.array(state["states"], dtype=np.uint64)
+        if states.shape != self._states.shape:
+            raise ValueError(f"stream state holds {states.size} LFSR states, this source "
+                             f"has {self._states.size}")  # fmt: skip
+        self.beat, self._states = int(state["beat"]), states  # type: ignore[call-overload]
 
 
 def _run(
-    seeds: list[int],
+    seeds: np.ndarray | list[int],
     beats: int,
     jump: Callable[[int], list[int]],
     beat: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Run ``len(seeds)`` LFSRs for ``beats`` beats: ``beat(states)`` gives each one's
-    output and next state, ``jump(k)`` the map of ``k`` beats. Outputs ``(beats,
-    len(seeds))``, beat by beat.
+    output and next state, ``jump(k)`` the map of ``k`` beats. Returns the outputs
+    ``(beats, len(seeds))``, beat by beat, and the states after the last beat.
 
     The sequence is cut into chunks of about ``sqrt(beats)`` beats whose start states
     come from jump-ahead, so the chunks step together: about ``2 * sqrt(beats)``
     sequential steps, each on an array.
     """
+    seeds = np.asarray(seeds, dtype=np.uint64)
     if beats == 0:
-        return np.zeros((0, len(seeds)), dtype=np.uint64)
+        return np.zeros((0, len(seeds)), dtype=np.uint64), seeds
     per_chunk = max(1, math.isqrt(beats))
     chunks = -(-beats // per_chunk)
+    last = beats - (chunks - 1) * per_chunk  # beats of the last chunk, 1..per_chunk
     starts = np.empty((chunks, len(seeds)), dtype=np.uint64)
     starts[0] = seeds
     leap = gf2.TableMap(jump(per_chunk))
@@ -144,4 +194,6 @@ def _run(
     state = starts
     for t in range(per_chunk):
         out[t], state = beat(state)
-    return out.transpose(1, 0, 2).reshape(-1, len(seeds))[:beats]
+        if t + 1 == last:
+            final = state[-1].copy()
+    return out.transpose(1, 0, 2).reshape(-1, len(seeds))[:beats], final

@@ -20,8 +20,11 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 import numpy as np
 import torch
@@ -29,7 +32,7 @@ import torch
 from spec import BinarizerSpec, WeightEncoding
 
 from ..binarize import threshold
-from ..lfsr import codes as source_codes
+from ..lfsr import CodeStream
 
 __all__ = [
     "TRAIN_BITS",
@@ -37,6 +40,7 @@ __all__ = [
     "binarized",
     "binary_weight",
     "pack",
+    "random_source",
     "unpack",
     "unpack_float",
 ]
@@ -54,12 +58,27 @@ _SELECT = 0x8040201008040201 - (1 << 64)  # as a signed int64
 if sys.byteorder != "little":  # pragma: no cover - every torch platform today
     raise ImportError("model.nn.quant packs bits through int64 views: little-endian only")
 
+_SOURCE: ContextVar[CodeStream | None] = ContextVar("sbq_random_source", default=None)
+
+
+@contextlib.contextmanager
+def random_source(stream: CodeStream | None) -> Iterator[None]:
+    """Within the block, :func:`binarize_unit` calls that name neither ``lfsr`` nor
+    ``generator`` draw ``r`` from ``stream``, one call after another (``None``: torch's
+    RNG). This is how a network is trained on a gateware random source without every
+    layer carrying it (``python -m model.train --random``)."""
+    token = _SOURCE.set(stream)
+    try:
+        yield
+    finally:
+        _SOURCE.reset(token)
+
 
 def binarize_unit(
     p: torch.Tensor,
     *,
     deterministic: bool = False,
-    lfsr: BinarizerSpec | None = None,
+    lfsr: BinarizerSpec | CodeStream | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """One bit per element of ``p`` (``bool``): SPEC 3's ``r < q`` with ``q = p * 2**B``.
@@ -70,21 +89,26 @@ def binarize_unit(
         Probabilities in ``[0, 1]`` (float).
     deterministic : bool
         The ablation of SPEC section 3: ``b = 1`` iff ``p >= 1/2``.
-    lfsr : spec.BinarizerSpec, optional
+    lfsr : spec.BinarizerSpec or model.lfsr.CodeStream, optional
         Draw ``r`` from its random source (``B = act_bits``), in the C order of ``p``
-        (element ``k`` meets the bank's ``k``-th code). With ``p = q / 2**act_bits`` for
-        integer codes ``q`` the bits are the gateware's.
+        (element ``k`` meets the bank's ``k``-th code): a spec's codes from its seed on, a
+        stream's from where it stands (it moves on). With ``p = q / 2**act_bits`` for
+        integer codes ``q`` the bits are the gateware's. Without ``lfsr`` or
+        ``generator``, the stream of an enclosing :func:`random_source`, if any.
     generator : torch.Generator, optional
-        Without ``lfsr``, ``r`` is :data:`TRAIN_BITS` random bits from torch's RNG (this
+        Otherwise ``r`` is :data:`TRAIN_BITS` random bits from torch's RNG (this
         generator, or the default one); then ``P(b = 1) = ceil(p * 2**16) / 2**16``,
         within ``2**-16`` of ``p`` and exact at 0 and 1.
     """
     if deterministic:
         return p >= 0.5
+    if lfsr is None and generator is None:
+        lfsr = _SOURCE.get()
     if lfsr is not None:
-        r = torch.from_numpy(source_codes(lfsr, p.numel()).astype(np.int32))
+        stream = lfsr if isinstance(lfsr, CodeStream) else CodeStream(lfsr)
+        r = torch.from_numpy(stream.take(p.numel()).astype(np.int32))
         r = r.to(p.device).reshape(p.shape)
-        return threshold(p * (1 << lfsr.act_bits), r)
+        return threshold(p * (1 << stream.spec.act_bits), r)
     # 16-bit r, offset by 2**15 on both sides so that r is the int16 view of random int64
     # words (four draws per word). `random_()` without bounds leaves an int64's sign bit
     # 0; the explicit full range does not.

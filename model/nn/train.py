@@ -23,6 +23,7 @@ import io
 import json
 import math
 import os
+import random
 import sys
 import time
 from dataclasses import dataclass
@@ -35,9 +36,12 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from fileio import OutputError, check_output, write_atomic
+from spec import SOURCES, BinarizerSpec
 
+from ..lfsr import CodeStream
 from .data import DATASETS, Dataset, DatasetError, augment, batches, download, load
 from .layers import SAVE_MODES
+from .quant import random_source
 from .wrn import wrn20
 
 __all__ = ["build_parser", "evaluate", "lr_at", "main", "train"]
@@ -57,7 +61,11 @@ _RUN_KEYS = (
     "train_subset",
     "test_subset",
     "amp",
+    "random",
 )
+
+#: ``--random`` choices: torch's RNG, or a gateware random source (``spec.SOURCES``).
+RANDOM_SOURCES = ("torch", *SOURCES)
 
 #: Autocast dtypes ``--amp`` accepts.
 AMP_DTYPES = {"bf16": torch.bfloat16}
@@ -168,6 +176,18 @@ def _optimizer(net: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     )
 
 
+def code_stream(source: str, seed: int, rank: int = 0) -> CodeStream | None:
+    """``--random``'s stream of codes: ``None`` for torch's RNG, else a bank of
+    :class:`spec.BinarizerSpec`'s default shape (32 lanes, 8-bit codes) on ``source``
+    whose LFSR seed is drawn from the run's ``seed`` and the ``rank`` (nearby seeds are
+    nearby phases of the shared source, so they are not used as they are)."""
+    if source == "torch":
+        return None
+    spec = BinarizerSpec(source=source)
+    draw = random.Random(f"model.train {seed} {rank}").getrandbits(spec.seed_bits) or 1
+    return CodeStream(BinarizerSpec(source=source, seed=draw))
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """The checkpoint at ``path`` (loaded to the CPU).
 
@@ -201,6 +221,7 @@ def train(
     model = wrn20(args.width, data.num_classes, args.save, args.binary_weights).to(device)
     opt = _optimizer(model, args.lr)
     gen = torch.Generator().manual_seed(args.seed)
+    stream = code_stream(args.random, args.seed)
     history: list[dict[str, float]] = []
     start, seconds = 0, 0.0
     ckpt = args.checkpoint
@@ -217,59 +238,64 @@ def train(
         opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
+        if stream is not None:
+            stream.load_state_dict(state["codes"])
         start, history, seconds = state["epoch"], state["history"], state["seconds"]
         log(f"resumed from {ckpt} after epoch {start}")
         if state["run"]["epochs"] != args.epochs:
             log(f"extending the run from {state['run']['epochs']} to {args.epochs} epochs")
     if ranks.rank:  # every rank its own random bits (the data order stays shared)
         torch.manual_seed(args.seed + 1_000_003 * ranks.rank + 7919 * start)
+        stream = code_stream(args.random, args.seed + 7919 * start, ranks.rank)
     net: torch.nn.Module = model
     if ranks.world > 1:
         net = DistributedDataParallel(model, device_ids=[device] if device != "cpu" else None)
     amp = AMP_DTYPES.get(args.amp) if args.amp else None
     kind = "cuda" if device.startswith("cuda") else "cpu"
     steps = math.ceil(len(data.train_y) / args.batch)
-    for epoch in range(start, args.epochs):
-        net.train()
-        bar = _Progress(steps, epoch, args.epochs, live=ranks.main)
-        t0 = time.perf_counter()
-        total, count = 0.0, 0
-        for i, (xb, yb) in enumerate(batches(data.train_x, data.train_y, args.batch, gen)):
-            for group in opt.param_groups:
-                group["lr"] = lr_at(epoch + i / steps, args.epochs, args.lr, args.restarts)
-            xb = augment(xb, gen, flip=data.flip, cutout=args.cutout)
-            mine = ranks.share(len(yb))
-            xl, yl = xb[mine].to(device), yb[mine].to(device)
-            autocast = torch.autocast(kind, dtype=amp) if amp else contextlib.nullcontext()
-            with autocast:
-                # DDP averages gradients over ranks: weigh each rank's sum by its share.
-                loss = F.cross_entropy(net(xl), yl, reduction="sum") * (ranks.world / len(yb))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total, count = total + loss.item() * len(yb) / ranks.world, count + len(yl)
-            bar.update(i + 1, total / count)
-        seconds += time.perf_counter() - t0
-        acc = evaluate(model, data.test_x, data.test_y, device)
-        history.append({"epoch": epoch + 1, "train_loss": total / count, "test_acc": acc})
-        if ranks.main:
-            bar.end(f"loss {total / count:.4f} test_acc {acc:.4f}")
-        if ckpt is not None and ranks.main:
-            buf = io.BytesIO()
-            torch.save(
-                {
-                    "run": run,
-                    "net": model.state_dict(),
-                    "opt": opt.state_dict(),
-                    "gen": gen.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "epoch": epoch + 1,
-                    "history": history,
-                    "seconds": seconds,
-                },
-                buf,
-            )
-            write_atomic(ckpt, buf.getvalue())
+    with random_source(stream):
+        for epoch in range(start, args.epochs):
+            net.train()
+            bar = _Progress(steps, epoch, args.epochs, live=ranks.main)
+            t0 = time.perf_counter()
+            total, count = 0.0, 0
+            for i, (xb, yb) in enumerate(batches(data.train_x, data.train_y, args.batch, gen)):
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(epoch + i / steps, args.epochs, args.lr, args.restarts)
+                xb = augment(xb, gen, flip=data.flip, cutout=args.cutout)
+                mine = ranks.share(len(yb))
+                xl, yl = xb[mine].to(device), yb[mine].to(device)
+                autocast = torch.autocast(kind, dtype=amp) if amp else contextlib.nullcontext()
+                with autocast:
+                    # DDP averages gradients over ranks: weigh each rank's sum by its share.
+                    loss = F.cross_entropy(net(xl), yl, reduction="sum") * (ranks.world / len(yb))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total, count = total + loss.item() * len(yb) / ranks.world, count + len(yl)
+                bar.update(i + 1, total / count)
+            seconds += time.perf_counter() - t0
+            acc = evaluate(model, data.test_x, data.test_y, device)
+            history.append({"epoch": epoch + 1, "train_loss": total / count, "test_acc": acc})
+            if ranks.main:
+                bar.end(f"loss {total / count:.4f} test_acc {acc:.4f}")
+            if ckpt is not None and ranks.main:
+                buf = io.BytesIO()
+                torch.save(
+                    {
+                        "run": run,
+                        "net": model.state_dict(),
+                        "opt": opt.state_dict(),
+                        "gen": gen.get_state(),
+                        "torch_rng": torch.get_rng_state(),
+                        "codes": None if stream is None else stream.state_dict(),
+                        "epoch": epoch + 1,
+                        "history": history,
+                        "seconds": seconds,
+                    },
+                    buf,
+                )
+                write_atomic(ckpt, buf.getvalue())
     return {
         **run,
         "test_acc": history[-1]["test_acc"]
@@ -318,6 +344,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the forward pass under torch.autocast in this dtype (default off)",
     )
     p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument(
+        "--random",
+        choices=RANDOM_SOURCES,
+        default="torch",
+        help="where stochastic bits' random numbers come from: torch's RNG (16 bits), or "
+        "the gateware's LFSR bank, one per lane (lanes) or one shared (shared), 32 lanes "
+        "of 8-bit codes (default torch)",
+    )
     p.add_argument("--batch", type=int, default=125, help="default 125")
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default 0.1)")
     p.add_argument("--restarts", action="store_true", help="cosine with warm restarts")
@@ -354,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--cutout must be >= 0 and --lr positive")
     if args.resume and args.checkpoint is None:
         parser.error("--resume needs --checkpoint")
+    if args.random != "torch" and args.save != "stoch":
+        parser.error(f"--random {args.random} is where --save stoch draws its bits: "
+                     f"--save {args.save} draws none")  # fmt: skip
     if args.export is not None and not args.binary_weights:
         parser.error("--export writes binary weights: add --binary-weights")
     _check_device(parser, args.device)
@@ -444,7 +481,7 @@ def _run(
     log(
         f"{data.name}: {len(data.train_y)} train / {len(data.test_y)} test images; "
         f"WRN-20-{args.width}, save={args.save}, binary_weights={args.binary_weights}, "
-        f"amp={args.amp or 'off'}, {args.epochs} epochs on {args.device}"
+        f"amp={args.amp or 'off'}, random={args.random}, {args.epochs} epochs on {args.device}"
         + (f", {ranks.world} ranks" if ranks.world > 1 else "")
     )
     try:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.lfsr import codes, random_codes, shared_codes
+from model.lfsr import CodeStream, codes, random_codes, shared_codes
 from spec import BinarizerSpec, LfsrSpec, SharedLfsrSpec
 
 # SPEC section 4: x^32 + x^22 + x^2 + x + 1 as a right-shifting Galois mask.
@@ -290,3 +290,37 @@ def test_codes_follows_the_spec_source():
     assert codes(shared, 50).tolist() == shared_codes(0xACE1, 4, 8, 50).tolist()
     assert codes(lanes, 50).tolist() == reference_codes(0xACE1, 4, 4, 50, mask=0xB400, width=16)
     assert codes(shared, 0).shape == (0,)
+
+
+@pytest.mark.parametrize("source", ["lanes", "shared"])
+def test_code_stream_goes_on_a_fresh_beat_each_take(source):
+    """Pieces of a stream are the source's codes, each piece from a new beat: lanes
+    left over in a piece's last beat are skipped. The slow references check the
+    whole run, so the chunked jump-ahead carries the state across pieces."""
+    lanes, act_bits, seed = 6, 6, 0x2468_ACE1
+    spec = BinarizerSpec(lanes=lanes, act_bits=act_bits, seed=seed, source=source)
+    sizes = [7, 0, 1, 23, 5, 1000, 3]
+    beats = [-(-n // lanes) for n in sizes]
+    total = lanes * sum(beats)
+    if source == "shared":
+        whole = slow_shared_codes(seed, lanes, act_bits, total, SharedLfsrSpec())
+    else:
+        whole = reference_codes(seed, lanes, act_bits, total)
+    stream, at = CodeStream(spec), 0
+    for n, b in zip(sizes, beats, strict=True):
+        assert stream.take(n).tolist() == whole[at : at + n]
+        at += b * lanes
+    assert stream.beat == sum(beats)
+
+
+@pytest.mark.parametrize("source", ["lanes", "shared"])
+def test_code_stream_state_round_trips(source):
+    spec = BinarizerSpec(lanes=4, act_bits=8, seed=99, source=source)
+    a, b = CodeStream(spec), CodeStream(spec)
+    a.take(100)
+    b.load_state_dict(a.state_dict())
+    assert b.beat == a.beat and b.take(50).tolist() == a.take(50).tolist()
+    other = CodeStream(BinarizerSpec(lanes=8, act_bits=8, seed=99, source=source))
+    if source == "lanes":
+        with pytest.raises(ValueError, match="holds 4 LFSR states, this source has 8"):
+            other.load_state_dict(a.state_dict())

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from model.binarize import binarize
-from model.nn.quant import binarize_unit, binary_weight, pack, unpack
+from model.lfsr import CodeStream, codes
+from model.nn.quant import binarize_unit, binary_weight, pack, random_source, unpack
 from model.pack import pack_bits
 from spec import BinarizerSpec
 
@@ -37,6 +38,24 @@ def test_lfsr_source_gives_the_gateware_bits(lanes: int, act_bits: int, seed: in
     want = binarize(q, seed=seed, lanes=lanes, act_bits=act_bits)
     assert got.numpy().astype(np.uint8).tolist() == want.tolist()
     assert 0 < want.sum() < want.size  # the case is not trivial
+
+
+def test_random_source_serves_calls_in_turn() -> None:
+    """Inside ``random_source``, calls without ``lfsr`` take the stream's codes one after
+    another (each from a fresh beat); ``generator`` still means torch's RNG."""
+    spec = BinarizerSpec(lanes=4, act_bits=8, seed=0xBEEF, source="shared")
+    q = np.random.default_rng(1).integers(0, 256, size=(2, 5))  # 10 codes: 3 beats
+    p = torch.from_numpy(q / 256)
+    want = codes(spec, 24)
+    stream = CodeStream(spec)
+    with random_source(stream):
+        first, second = binarize_unit(p), binarize_unit(p)
+        torch_bits = binarize_unit(p, generator=torch.Generator().manual_seed(0))
+    assert first.numpy().reshape(-1).tolist() == (want[:10] < q.reshape(-1)).tolist()
+    assert second.numpy().reshape(-1).tolist() == (want[12:22] < q.reshape(-1)).tolist()
+    assert stream.beat == 6 and torch_bits.shape == p.shape
+    again = binarize_unit(p, generator=torch.Generator().manual_seed(0))
+    assert again.equal(torch_bits)  # outside the block: torch's RNG
 
 
 def test_torch_source_is_unbiased() -> None:

@@ -127,12 +127,14 @@ def test_train_writes_test_acc(tmp_path: Path, capsys: pytest.CaptureFixture) ->
     assert "epoch 1/1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("random", ["torch", "shared"])
 def test_resume_continues_the_same_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, random: str
 ) -> None:
     """Ctrl-C mid-run exits 130 with how to go on, the checkpoint holds the finished
-    epoch, and --resume ends where the uninterrupted run ends."""
-    args = [*SMALL, "--epochs", "2", "--binary-weights"]
+    epoch (with the random source's place), and --resume ends where the uninterrupted
+    run ends."""
+    args = [*SMALL, "--epochs", "2", "--binary-weights", "--random", random]
     straight = tmp_path / "a.json"
     assert main([*args, "--out", str(straight)]) == 0
     ckpt, resumed = tmp_path / "c.pt", tmp_path / "b.json"
@@ -155,6 +157,33 @@ def test_resume_continues_the_same_run(
     assert main([*args, "--checkpoint", str(ckpt), "--resume", "--out", str(resumed)]) == 0
     a, b = json.loads(straight.read_text()), json.loads(resumed.read_text())
     assert a["history"] == b["history"] and a["test_acc"] == b["test_acc"]
+
+
+def test_random_source_draws_the_stochastic_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--random shared`` takes every stochastic bit from the shared LFSR: the run
+    draws codes and no torch random words for them, and its result differs from the
+    torch-RNG run of the same seed."""
+    taken: list[int] = []
+    real = train_mod.CodeStream.take
+
+    def count(self, n):  # type: ignore[no-untyped-def]
+        taken.append(n)
+        return real(self, n)
+
+    monkeypatch.setattr(train_mod.CodeStream, "take", count)
+    out = {}
+    for random in ("torch", "shared"):
+        out[random] = tmp_path / f"{random}.json"
+        argv = [*SMALL, "--epochs", "1", "--random", random, "--out", str(out[random])]
+        assert main(argv) == 0
+        if random == "torch":
+            assert taken == []
+    assert sum(taken) > 250 * 16 * 32 * 32  # at least the first layer's activations
+    a, b = (json.loads(p.read_text()) for p in out.values())
+    assert a["random"] == "torch" and b["random"] == "shared"
+    assert a["history"][0]["train_loss"] != b["history"][0]["train_loss"]
 
 
 def test_resume_extends_a_finished_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -186,6 +215,8 @@ def test_resume_refuses_another_run(tmp_path: Path, capsys: pytest.CaptureFixtur
         (["--save", "fp16"], "invalid choice: 'fp16'"),
         (["--resume"], "--resume needs --checkpoint"),
         (["--export", "w.npz"], "add --binary-weights"),
+        (["--random", "shared", "--save", "det"], "--save det draws none"),
+        (["--random", "mt19937"], "invalid choice: 'mt19937'"),
     ],
 )
 def test_bad_arguments(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
