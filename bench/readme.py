@@ -69,18 +69,28 @@ def peak_timing() -> str:
 
 
 def accuracy(name: str = "accuracy") -> str:
-    """Mean test accuracy per configuration, from ``bench/results/<name>.json``."""
+    """Mean test accuracy per configuration, from ``bench/results/<name>.json``: the
+    save-mode suite against fp32, or (``accuracy_random``) the random sources against
+    torch's RNG, with the per-seed differences."""
     doc = _load(name)
-    body = [
-        [
-            f"`{r['save']}`",
-            "yes" if r["binary_weights"] else "no",
+    ref = "torch" if doc.get("suite") == "random" else "fp32"
+    points = f"points_vs_{ref}"
+    body = []
+    for r in doc["rows"]:
+        first = [f"`{r['random']}`"] if ref == "torch" else \
+            [f"`{r['save']}`", "yes" if r["binary_weights"] else "no"]  # fmt: skip
+        body.append([
+            *first,
             f"{100 * r['test_acc_mean']:.2f} %",
-            f"{r['points_vs_fp32']:+.2f}" if r["points_vs_fp32"] else "0",
+            f"{r[points]:+.2f}" if r[points] else "0",
             ", ".join(f"{100 * a:.2f}" for a in r["test_accs"]),
-        ]
-        for r in doc["rows"]
-    ]
+        ])  # fmt: skip
+        if ref == "torch":
+            body[-1].append(", ".join(f"{d:+.2f}" for d in r["points_per_seed"]))
+    if ref == "torch":
+        header = ["random numbers", "test accuracy (mean)", "points vs torch", "per seed",
+                  "per seed vs torch"]  # fmt: skip
+        return _rows(header, body, right=1)
     header = ["save", "binary weights", "test accuracy (mean)", "points vs fp32", "per seed"]
     return _rows(header, body, right=2)
 

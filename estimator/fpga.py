@@ -1,18 +1,20 @@
 """Boards, block RAM and a logic cost model calibrated on the project's own synthesis.
 
 The cost model prices one datapath configuration as the two blocks the gateware
-instantiates for it: the store path (:class:`hw.store.BinarizeAndStore`: LFSR bank,
-binarizer, packed SRAM) and the datapath (:class:`hw.xnor_acc.XnorAccumulator`, all
-modes). LUTs and FFs of each are a least-squares fit, over the ``calibration`` rows of
-``bench/results/resources.json`` (YoWASP Yosys ``synth_xilinx -family xc7``), of
+instantiates for it: the store path (:class:`hw.store.BinarizeAndStore`: its default
+random source, the shared LFSR, the binarizer and the packed SRAM) and the datapath
+(:class:`hw.xnor_acc.XnorAccumulator`, all modes). LUTs and FFs of each are a
+least-squares fit, over the ``calibration`` rows of ``bench/results/resources.json``
+(YoWASP Yosys ``synth_xilinx -family xc7``), of
 
 - store: ``c0 + c1*lanes + c2*lanes*act_bits + c3*word_bits``
 - datapath: ``c0 + c1*lanes + c2*lanes*act_bits``
 
-(LFSR state and comparators grow with lanes and code width; the packing register with
-the word). Block RAM is not fitted: it is the cheapest tiling of ``depth x word_bits`` by
-RAMB36/RAMB18 aspect ratios. Figures are xc7 LUT6 counts; LUT4 devices (iCE40, ECP5)
-are reported without a logic-fit verdict, as nothing calibrates them.
+(the shared LFSR's state is the constant, its comparators grow with lanes and code
+width, the packing register with the word). Block RAM is not fitted: it is the
+cheapest tiling of ``depth x word_bits`` by RAMB36/RAMB18 aspect ratios. Figures are
+xc7 LUT6 counts; LUT4 devices (iCE40, ECP5) are reported without a logic-fit verdict, as
+nothing calibrates them.
 """
 
 from __future__ import annotations

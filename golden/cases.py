@@ -21,7 +21,7 @@ from model.intnet import load as load_network
 from model.lfsr import codes as source_codes
 from model.pack import pack_bits, tensor_to_stream
 from model.xnor_acc import dot
-from spec import BinarizerSpec, DatapathSpec, Mode, PackingSpec
+from spec import SOURCES, BinarizerSpec, DatapathSpec, Mode, PackingSpec
 
 from .network import CIFAR_IMAGES, CIFAR_NETWORK, NETWORK, digits_8x8
 
@@ -167,17 +167,22 @@ def xnor_acc_cases() -> Iterator[Case]:
 
 
 def store_cases() -> Iterator[Case]:
-    """The training-time store path: codes -> binarizer -> packed words."""
+    """The training-time store path: codes -> binarizer (either source) -> packed words."""
     for lanes, act_bits, word_bits in ((1, 4, 8), (8, 8, 32), (32, 8, 32), (32, 4, 64)):
-        name = f"lanes{lanes}_bits{act_bits}_word{word_bits}"
-        rng = _rng(name)
-        seed = int(rng.integers(1, MAX_SEED + 1))
-        n = 40 * word_bits + 7
-        codes = _codes_with_edges(rng, n, act_bits)
-        bits = binarize(codes, seed=seed, lanes=lanes, act_bits=act_bits)
-        meta = {"seed": seed, "lanes": lanes, "act_bits": act_bits, "word_bits": word_bits}
-        meta["spec"] = [BinarizerSpec(lanes, act_bits, seed), PackingSpec(word_bits=word_bits)]
-        yield Case("store", name, {"codes": codes, "words": pack_bits(bits, word_bits)}, meta)
+        for source in SOURCES:
+            name = f"lanes{lanes}_bits{act_bits}_word{word_bits}"
+            name += "_shared" if source == "shared" else ""
+            rng = _rng(name)
+            seed = int(rng.integers(1, MAX_SEED + 1))
+            n = 40 * word_bits + 7
+            codes = _codes_with_edges(rng, n, act_bits)
+            bits = binarize(codes, seed=seed, lanes=lanes, act_bits=act_bits, source=source)
+            meta = {"seed": seed, "lanes": lanes, "act_bits": act_bits, "word_bits": word_bits,
+                    "source": source}  # fmt: skip
+            meta["spec"] = [BinarizerSpec(lanes, act_bits, seed, source=source),
+                            PackingSpec(word_bits=word_bits)]  # fmt: skip
+            words = pack_bits(bits, word_bits)
+            yield Case("store", name, {"codes": codes, "words": words}, meta)
 
 
 def intnet_cases() -> Iterator[Case]:

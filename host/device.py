@@ -19,6 +19,8 @@ from spec import (
     NO_STOP,
     REQUESTS,
     RESPONSES,
+    SOURCES,
+    BinarizerSpec,
     LinkSpec,
     Mode,
     Opcode,
@@ -51,6 +53,20 @@ class DeviceInfo:
     network: int = 0
     engine_cycles: int = 0
     engine_lanes: int = 0
+    source: int = 0
+
+    @property
+    def random_source(self) -> str:
+        """The store path's random source, as :data:`spec.SOURCES` names it."""
+        if not 0 <= self.source < len(SOURCES):
+            raise LinkError(f"IDENTIFY reports random source {self.source}, which this host "
+                            f"does not know (it knows {', '.join(SOURCES)})")  # fmt: skip
+        return SOURCES[self.source]
+
+    @property
+    def seed_bits(self) -> int:
+        """Width of a SET_SEED seed: the random source's state."""
+        return BinarizerSpec(source=self.random_source).seed_bits
 
     @property
     def has_engine(self) -> bool:
@@ -220,7 +236,8 @@ class Device:
         Raises
         ------
         LinkError
-            A wrong magic or a protocol version other than ``spec.protocol_version``.
+            A wrong magic, a protocol version other than ``spec.protocol_version`` or a
+            random source this host does not know.
         """
         values, _ = self._call(Opcode.IDENTIFY)
         if values.pop("magic") != IDENTIFY_MAGIC:
@@ -230,8 +247,10 @@ class Device:
                 f"device speaks protocol {values['protocol']}, this host "
                 f"{self.spec.protocol_version}"
             )
-        self._info = DeviceInfo(**values)
-        return self._info
+        info = DeviceInfo(**values)
+        _ = info.random_source  # refuses a source this host cannot name
+        self._info = info
+        return info
 
     @property
     def info(self) -> DeviceInfo:
@@ -239,7 +258,19 @@ class Device:
         return self._info if self._info is not None else self.identify()
 
     def set_seed(self, seed: int) -> None:
-        """SET_SEED: load LFSR seed ``seed`` (non-zero, 32 bits) into the binarizer."""
+        """SET_SEED: load ``seed`` into the binarizer's random source: non-zero and at
+        most :attr:`DeviceInfo.seed_bits` bits (64 for the shared LFSR, 32 for an LFSR
+        per lane, as IDENTIFY reports).
+
+        Raises
+        ------
+        ValueError
+            A seed the device's source cannot take (checked before anything is sent).
+        """
+        bits = self.info.seed_bits
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 < seed < 1 << bits:
+            raise ValueError(f"seed must be an integer in 1..2**{bits} - 1 for the device's "
+                             f"{self.info.random_source} random source, not {seed!r}")  # fmt: skip
         self._call(Opcode.SET_SEED, seed=seed)
 
     def store_codes(self, codes: Iterable[int], *, clear: bool = True, last: bool = True) -> int:

@@ -28,6 +28,10 @@ class BinarizeAndStore(wiring.Component):
     ----------
     lanes, act_bits, seed, deterministic :
         As :class:`~hw.binarizer.StochasticBinarizer`.
+    source : str
+        The binarizer's random source (:data:`spec.SOURCES`): by default ``"shared"``,
+        one LFSR for all lanes (``docs/formats.md`` section 3b), about a fifth of the
+        logic of ``"lanes"``, an LFSR per lane (SPEC section 4).
     word_bits, depth, read_latency :
         As :class:`~hw.act_sram.ActivationSRAM` (``lanes`` must divide ``word_bits``).
 
@@ -54,12 +58,13 @@ class BinarizeAndStore(wiring.Component):
         act_bits: int,
         seed: int,
         deterministic: bool = False,
+        source: str = "shared",
         word_bits: int = 32,
         depth: int = 1024,
         read_latency: int = 1,
     ):
         self.spec = BinarizerSpec(
-            lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic
+            lanes=lanes, act_bits=act_bits, seed=seed, deterministic=deterministic, source=source
         )
         self.packing = PackingSpec(word_bits=word_bits, depth=depth)
         check_read_latency(read_latency)
@@ -72,7 +77,7 @@ class BinarizeAndStore(wiring.Component):
         super().__init__(
             {
                 "i": In(stream.Signature(beat)),
-                "seed": In(self.spec.lfsr.width),
+                "seed": In(self.spec.seed_bits),
                 "load": In(1),
                 "loading": Out(1),
                 "seed_error": Out(1),
@@ -85,7 +90,7 @@ class BinarizeAndStore(wiring.Component):
         spec = self.spec
         m.submodules.binarizer = b = StochasticBinarizer(
             lanes=spec.lanes, act_bits=spec.act_bits, seed=spec.seed,
-            deterministic=spec.deterministic,
+            deterministic=spec.deterministic, source=spec.source,
         )  # fmt: skip
         m.submodules.sram = s = ActivationSRAM(
             lanes=spec.lanes, word_bits=self.packing.word_bits, depth=self.packing.depth,

@@ -134,8 +134,8 @@ class SbqCore(wiring.Component):
         b = dev.binarizer
         m.submodules.handler = handler = CommandHandler(dev)
         m.submodules.store = store = BinarizeAndStore(
-            lanes=b.lanes, act_bits=b.act_bits, seed=b.seed, word_bits=dev.word_bits,
-            depth=dev.depth,
+            lanes=b.lanes, act_bits=b.act_bits, seed=b.seed, source=b.source,
+            word_bits=dev.word_bits, depth=dev.depth,
         )  # fmt: skip
         m.submodules.datapath = datapath = XnorAccumulator(dev.datapath, modes=ALL_MODES)
         m.submodules.weights = weights = memory.Memory(

@@ -31,7 +31,7 @@ from spec.engine import EngineSpec
 from . import infer
 from .binarize import threshold
 from .intnet import IntNetwork, layer_words
-from .lfsr import codes as source_codes
+from .lfsr import CodeStream
 from .pack import pack_bits, unpack_bits
 from .xnor_acc import dot
 
@@ -86,7 +86,8 @@ class DeviceModel:
         self.stop_at = NO_STOP  # RUN_TO's pass
         self.stopped: int | None = None  # the pass the engine stopped after
         self._run: tuple[list[int], dict[str, np.ndarray]] | None = None  # logits, layers
-        self.seed, self.consumed = spec.binarizer.seed, 0  # elements binarized since
+        # The store path's random codes, going on from one STORE_CODES to the next.
+        self.codes = CodeStream(spec.binarizer)
         self.words = [0] * spec.depth
         self.weights = [0] * spec.weight_depth
         self.count = self._slot = self._held = 0
@@ -123,7 +124,7 @@ class DeviceModel:
         if seed == 0 or seed >> self.spec.seed_bits:
             self.flags |= StatusFlag.SEED_ERROR
             return Status.BAD_ARGUMENT, b""
-        self.seed, self.consumed = seed, 0
+        self.codes = CodeStream(dataclasses.replace(self.spec.binarizer, seed=seed))
         return Status.OK, b""
 
     def _store_codes(self, values: dict[str, int], tail: bytes) -> tuple[Status, bytes]:
@@ -284,11 +285,8 @@ class DeviceModel:
         return codes & ((1 << self.spec.act_bits) - 1)
 
     def _binarize(self, codes: np.ndarray) -> np.ndarray:
-        """The next ``codes.size`` stochastic bits of the LFSR bank's stream."""
-        b = self.spec.binarizer
-        total = self.consumed + codes.size
-        r = source_codes(dataclasses.replace(b, seed=self.seed), total)[self.consumed :]
-        self.consumed = total
+        """The next ``codes.size`` stochastic bits (whole beats) of the random source."""
+        r = self.codes.take(codes.size)
         return threshold(codes, r.astype(np.int64)).astype(np.uint8)
 
     def _store_beat(self, bits: np.ndarray, last: bool) -> None:

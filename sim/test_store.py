@@ -17,6 +17,7 @@ import golden
 from hw.store import BinarizeAndStore
 from model.binarize import binarize
 from model.pack import pack_bits
+from spec import BinarizerSpec
 
 from .tb import lanes as pl
 from .tb.config import Build
@@ -36,20 +37,23 @@ def _build(
     random_beats: int,
     det: bool = False,
     platform: str | None = None,
+    source: str = "shared",
 ) -> Build:
-    """A build; ``platform="ecp5"`` elaborates the SRAM with its 2-cycle read on
+    """A build on random ``source`` (the store path's default, the shared LFSR, or
+    ``"lanes"``); ``platform="ecp5"`` elaborates the SRAM with its 2-cycle read on
     DP16KD block RAM (``sim/hdl/dp16kd.v`` models it)."""
-    key = (lanes, act_bits, word_bits)
+    key = (lanes, act_bits, word_bits, source)
     names = (
         ()
         if det
         else tuple(
             n
             for n, c in GOLDEN.items()
-            if (c.meta["lanes"], c.meta["act_bits"], c.meta["word_bits"]) == key
+            if (c.meta["lanes"], c.meta["act_bits"], c.meta["word_bits"], c.meta["source"]) == key
         )
     )
-    dut = {"lanes": lanes, "act_bits": act_bits, "seed": 0x5EED, "deterministic": det}
+    dut = {"lanes": lanes, "act_bits": act_bits, "seed": 0x5EED, "deterministic": det,
+           "source": source}  # fmt: skip
     dut |= {"word_bits": word_bits, "depth": depth}
     if platform:
         dut["read_latency"] = 2
@@ -63,6 +67,7 @@ BUILDS = {
         _build(4, 8, 32, 64, 10_000),
         _build(1, 4, 8, 64, 500),
         _build(8, 8, 32, 64, 300),
+        _build(8, 8, 32, 64, 300, source="lanes"),
         _build(8, 4, 16, 64, 1_000, det=True),
         _build(8, 8, 32, 64, 1_000, platform="ecp5"),
     ],
@@ -78,6 +83,7 @@ class StoreTB(TB):
         self.word_bits = self.params["word_bits"]
         self.depth = self.params["depth"]
         self.det = self.params["deterministic"]
+        self.source = self.params["source"]
         self.driver = StreamDriver(self, "i")
         self.sram = SramReader(self, self.word_bits, self.params.get("read_latency", 1))
 
@@ -92,7 +98,9 @@ class StoreTB(TB):
         whether the seed was refused (zero)."""
         self.dut.seed.value = seed
         await self.pulse(self.dut.load)
-        for _ in range(self.lanes + 2):
+        spec = BinarizerSpec(source=self.source)
+        busy = self.lanes if self.source == "lanes" else 1 + spec.shared.warmup
+        for _ in range(busy + 2):
             await ReadOnly()
             loading, error = read(self.dut.loading), read(self.dut.seed_error)
             await RisingEdge(self.dut.clk)
@@ -119,9 +127,8 @@ class StoreTB(TB):
     ) -> np.ndarray:
         """The model's words for ``tensors``, given the padded code stream since the
         last seed load (``stream``) whose final part, from element ``offset``, they are."""
-        bits = binarize(
-            stream, seed=seed, lanes=self.lanes, act_bits=self.act_bits, deterministic=self.det
-        )[offset:]
+        bits = binarize(stream, seed=seed, lanes=self.lanes, act_bits=self.act_bits,
+                        deterministic=self.det, source=self.source)[offset:]  # fmt: skip
         words, at = [], 0
         for t in tensors:
             words.append(pack_bits(bits[at : at + t.size], self.word_bits))
@@ -167,7 +174,8 @@ async def random_stimuli(dut: Any) -> None:
     beats = rounds = overflows = loads = 0
     while beats < total:
         if rounds % 3 == 1 and not tb.det:
-            new = 0 if loads % 4 == 3 else tb.rng.randrange(1, 1 << 32)
+            width = BinarizerSpec(source=tb.source).seed_bits
+            new = 0 if loads % 4 == 3 else tb.rng.randrange(1, 1 << width)
             await tb.load(new)
             loads += 1
             if new:

@@ -84,7 +84,7 @@ def defaults() -> tuple[SpecBase, ...]:
         WeightEncoding(),
         LfsrSpec(),
         SharedLfsrSpec(),
-        BinarizerSpec(),
+        BinarizerSpec(source="shared"),  # the store path's, as the board ships
         PackingSpec(),
         DatapathSpec(),
         LinkSpec(),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._base import SpecBase, check_int
-from .binarize import BinarizerSpec
+from .binarize import SOURCES, BinarizerSpec
 from .pack import PackingSpec
 from .protocol import (
     IDENTIFY_MAGIC,
@@ -82,8 +82,10 @@ class DeviceSpec(SpecBase):
     ----------
     binarizer : BinarizerSpec
         The store path's binarizer: its ``lanes`` and ``act_bits`` are the whole
-        device's (the datapath's too), its ``seed`` the LFSR bank's reset state and its
-        ``lfsr.width`` the width of a SET_SEED seed.
+        device's (the datapath's too), its ``seed`` the LFSR bank's reset state, its
+        ``source`` the random source (by default the shared LFSR, ``docs/formats.md``
+        section 3b: a fifth of the per-lane bank's logic) and its ``seed_bits`` the
+        width of a SET_SEED seed.
     packing : PackingSpec
         The activation SRAM: word width and depth.
     weight_depth : int
@@ -106,7 +108,7 @@ class DeviceSpec(SpecBase):
         dot product that would overflow ``acc_bits``.
     """
 
-    binarizer: BinarizerSpec = field(default_factory=BinarizerSpec)
+    binarizer: BinarizerSpec = field(default_factory=lambda: BinarizerSpec(source="shared"))
     packing: PackingSpec = field(default_factory=PackingSpec)
     weight_depth: int = 1024
     result_depth: int = 32
@@ -155,6 +157,7 @@ class DeviceSpec(SpecBase):
         word_bits: int = 32,
         depth: int = 1024,
         seed: int = 1,
+        source: str = "shared",
         result_depth: int = 32,
         link: LinkSpec | None = None,
         engine: EngineInfo | None = None,
@@ -162,7 +165,7 @@ class DeviceSpec(SpecBase):
         """The device with these sizes, a weight buffer as deep as the SRAM and
         32-bit sums: the shape every board top and test uses."""
         return cls(
-            binarizer=BinarizerSpec(lanes=lanes, act_bits=act_bits, seed=seed),
+            binarizer=BinarizerSpec(lanes=lanes, act_bits=act_bits, seed=seed, source=source),
             packing=PackingSpec(word_bits=word_bits, depth=depth),
             weight_depth=depth,
             result_depth=result_depth,
@@ -192,8 +195,8 @@ class DeviceSpec(SpecBase):
 
     @property
     def seed_bits(self) -> int:
-        """Width of a seed: the LFSR's."""
-        return self.binarizer.lfsr.width
+        """Width of a seed: the random source's state."""
+        return self.binarizer.seed_bits
 
     @property
     def beats_per_word(self) -> int:
@@ -253,4 +256,5 @@ class DeviceSpec(SpecBase):
             "network": self.engine.network if self.engine is not None else 0,
             "engine_cycles": self.engine.cycles if self.engine is not None else 0,
             "engine_lanes": self.engine.lanes if self.engine is not None else 0,
+            "source": SOURCES.index(self.binarizer.source),
         }

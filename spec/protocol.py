@@ -188,7 +188,7 @@ class PayloadLayout:
 #: an image's bytes from ``offset`` on, pixel by pixel, channels fastest.
 REQUESTS: dict[Opcode, PayloadLayout] = {
     Opcode.IDENTIFY: PayloadLayout(),
-    Opcode.SET_SEED: PayloadLayout((("seed", 4),)),
+    Opcode.SET_SEED: PayloadLayout((("seed", 8),)),
     Opcode.STORE_CODES: PayloadLayout((("flags", 1),), tail="codes"),
     Opcode.READ_WORDS: PayloadLayout((("addr", 4), ("n", 2))),
     Opcode.LOAD_WEIGHTS: PayloadLayout((("addr", 4),), tail="words"),
@@ -231,6 +231,9 @@ RESPONSES: dict[Opcode, PayloadLayout] = {
             # answer (0: no engine).
             ("engine_cycles", 4),
             ("engine_lanes", 2),
+            # The store path's random source: its index in ``spec.SOURCES`` (0: an LFSR
+            # per lane, 1: one shared LFSR).
+            ("source", 1),
         )
     ),
     Opcode.SET_SEED: PayloadLayout(),
@@ -329,7 +332,7 @@ class LinkSpec(SpecBase):
     sync : int
         First byte of every frame, 0..255. A receiver drops bytes until it sees it.
     max_payload : int
-        Longest payload either side accepts, :data:`MIN_MAX_PAYLOAD` (43, the
+        Longest payload either side accepts, :data:`MIN_MAX_PAYLOAD` (44, the
         IDENTIFY response)..65535; the receiver buffers one.
     crc_width : int
         8, 16 or 32.
@@ -364,7 +367,7 @@ class LinkSpec(SpecBase):
     crc_xor_output: int = 0x0000
     baud: int = 115_200
     timeout_us: int = 10_000
-    protocol_version: int = 4
+    protocol_version: int = 5
 
     def __post_init__(self) -> None:
         check_int("sync", self.sync, 0, 0xFF)

@@ -105,13 +105,14 @@ def test_crc_matches_amaranth_compute(spec: LinkSpec) -> None:
 
 
 def test_worked_frame_in_docs() -> None:
-    """The examples of docs/protocol.md section 6: SET_SEED with seed 0x12345678, its
+    """The examples of docs/protocol.md section 6: SET_SEED with seed 0x0123456789ABCDEF, its
     OK answer, the BAD_CRC answer to a corrupted copy, a READ_LOGITS, a RUN_TO and a
     READ_LAYER with their answers; the doc shows these bytes."""
-    frame = encode_request(Opcode.SET_SEED, (0x12345678).to_bytes(4, "little"), SPEC)
+    frame = encode_request(Opcode.SET_SEED, (0x0123456789ABCDEF).to_bytes(8, "little"), SPEC)
     ok = encode_response(Status.OK, Opcode.SET_SEED, b"", SPEC)
     bad_crc = encode_response(Status.BAD_CRC, Opcode.SET_SEED, b"", SPEC)
-    assert frame.hex(" ") == "a5 02 04 00 78 56 34 12 47 76"
+    # CRC-16/CCITT-FALSE by binascii.crc_hqx(body, 0xFFFF): 0x1E03.
+    assert frame.hex(" ") == "a5 02 08 00 ef cd ab 89 67 45 23 01 1e 03"
     assert ok.hex(" ") == "a5 00 02 00 00 ea a0"
     assert bad_crc.hex(" ") == "a5 01 02 00 00 9c 14"
     logits = b"".join(v.to_bytes(4, "little", signed=True) for v in (5, -2, 300))
@@ -332,18 +333,31 @@ def test_identify_refuses_another_design_or_protocol() -> None:
         dev.identify()
     dev, fake, _ = make()
     fake.override[Opcode.IDENTIFY] = (Status.OK, Opcode.IDENTIFY, ident(protocol=1))
-    with pytest.raises(LinkError, match=r"^device speaks protocol 1, this host 4$"):
+    with pytest.raises(LinkError, match=r"^device speaks protocol 1, this host 5$"):
+        dev.identify()
+    dev, fake, _ = make()
+    fake.override[Opcode.IDENTIFY] = (Status.OK, Opcode.IDENTIFY, ident(source=7))
+    with pytest.raises(LinkError, match="random source 7, which this host does not know"):
         dev.identify()
 
 
-def test_set_seed_sends_the_seed_little_endian() -> None:
-    dev, fake, pipe = make()
-    dev.set_seed(0x12345678)
-    assert fake.requests == [(Opcode.SET_SEED, {"seed": 0x12345678}, b"")]
-    assert pipe.written == [bytes.fromhex("a5 02 04 00 78 56 34 12 47 76")]
-    assert fake.model.seed == 0x12345678
-    with pytest.raises(ValueError, match=r"^seed must be in 0\.\.4294967295, not 4294967296$"):
-        dev.set_seed(1 << 32)
+@pytest.mark.parametrize(("source", "bits"), [("shared", 64), ("lanes", 32)])
+def test_set_seed_sends_the_seed_little_endian(source: str, bits: int) -> None:
+    """A seed goes out as 8 bytes; one the device's source (IDENTIFY's ``source``)
+    cannot take is refused before anything is sent."""
+    dev, fake, pipe = make(source=source)
+    assert dev.info.random_source == source and dev.info.seed_bits == bits
+    del fake.requests[:], pipe.written[:]
+    dev.set_seed(0x0123456789ABCDEF >> (64 - bits))
+    seed = 0x0123456789ABCDEF >> (64 - bits)
+    assert fake.requests == [(Opcode.SET_SEED, {"seed": seed}, b"")]
+    assert pipe.written[0][4:12] == seed.to_bytes(8, "little")
+    assert fake.model.codes.spec.seed == seed
+    for bad in (0, 1 << bits, -1, "7"):
+        with pytest.raises(ValueError, match=rf"^seed must be an integer in 1\.\.2\*\*{bits} - 1 "
+                           rf"for the device's {source} random source"):  # fmt: skip
+            dev.set_seed(bad)  # type: ignore[arg-type]
+    assert fake.requests == [(Opcode.SET_SEED, {"seed": seed}, b"")]
 
 
 def test_store_codes_pads_and_chunks() -> None:
@@ -356,7 +370,7 @@ def test_store_codes_pads_and_chunks() -> None:
     assert [len(t) for _, t in stores] == [56, 56, 40]
     assert [f for f, _ in stores] == [StoreFlag.CLEAR, 0, StoreFlag.LAST]
     assert b"".join(t for _, t in stores) == bytes(codes) + b"\x00\x00"
-    bits = binarize(np.array(codes), seed=7, lanes=8, act_bits=8)
+    bits = binarize(np.array(codes), seed=7, lanes=8, act_bits=8, source="shared")
     assert fake.model.words[:5] == [int(w) for w in pack_bits(bits, 32)]
     dev.store_codes([1] * 8, clear=False, last=False)
     assert fake.requests[-1][1] == {"flags": 0}
@@ -458,7 +472,7 @@ def test_status_commands() -> None:
 def test_error_status_raises_device_error() -> None:
     dev, fake, _ = make()
     with pytest.raises(DeviceError, match=r"^device answered BAD_ARGUMENT to SET_SEED$") as e:
-        dev.set_seed(0)  # the model refuses a zero seed
+        dev.command(Opcode.SET_SEED, bytes(8))  # a zero seed, past set_seed's own check
     assert e.value.status is Status.BAD_ARGUMENT
     assert e.value.opcode is Opcode.SET_SEED
     # A link-layer refusal echoes whatever opcode byte arrived; an unknown status stays an int.

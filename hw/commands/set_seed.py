@@ -14,8 +14,9 @@ __all__ = ["SetSeed"]
 
 
 class SetSeed(Command):
-    """Loads ``seed`` into the store path's LFSR bank and answers once the bank is
-    ready (``lanes`` cycles). A zero seed, or one wider than the LFSR, is refused with
+    """Loads ``seed`` into the store path's random source and answers once it is ready
+    (``lanes`` cycles for an LFSR per lane, ``1 + warmup`` for the shared one). A zero
+    seed, or one wider than the source's state (``device.seed_bits``), is refused with
     ``BAD_ARGUMENT`` and raises ``SEED_ERROR``; the bank keeps its state.
 
     Attributes

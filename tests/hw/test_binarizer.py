@@ -66,7 +66,8 @@ def test_golden(case: golden.GoldenCase) -> None:
     ("lanes", "act_bits", "deterministic", "source"),
     [(1, 8, False, "lanes"), (8, 1, False, "lanes"), (8, 4, True, "lanes"),
      (32, 8, False, "lanes"), (32, 4, False, "lanes"), (1, 8, False, "shared"),
-     (5, 3, False, "shared"), (32, 8, False, "shared"), (64, 8, False, "shared")],
+     (5, 3, False, "shared"), (32, 8, False, "shared"), (64, 8, False, "shared"),
+     (100, 2, False, "shared")],
 )  # fmt: skip
 def test_fresh_random_stimuli(lanes: int, act_bits: int, deterministic: bool, source: str) -> None:
     rng = np.random.default_rng([lanes, act_bits, deterministic, source == "shared"])

@@ -62,6 +62,7 @@ def test_golden(case: golden.GoldenCase) -> None:
         lanes=meta["lanes"],
         act_bits=meta["act_bits"],
         seed=meta["seed"],
+        source=meta["source"],
         word_bits=meta["word_bits"],
     )
     words = _store_and_replay(dut, case.arrays["codes"], random.Random(case.name))
@@ -69,20 +70,20 @@ def test_golden(case: golden.GoldenCase) -> None:
 
 
 @pytest.mark.parametrize(
-    ("lanes", "act_bits", "word_bits", "deterministic", "latency"),
+    ("lanes", "act_bits", "word_bits", "deterministic", "latency", "source"),
     [
-        (1, 8, 8, False, 1),
-        (8, 4, 16, False, 2),
-        (8, 8, 64, True, 1),
-        (32, 8, 32, False, 1),
-        (32, 8, 32, False, 2),
+        (1, 8, 8, False, 1, "shared"),
+        (8, 4, 16, False, 2, "shared"),
+        (8, 8, 64, True, 1, "lanes"),
+        (32, 8, 32, False, 1, "shared"),
+        (32, 8, 32, False, 2, "lanes"),
     ],
 )
 def test_fresh_random_stimuli(
-    lanes: int, act_bits: int, word_bits: int, deterministic: bool, latency: int
+    lanes: int, act_bits: int, word_bits: int, deterministic: bool, latency: int, source: str
 ) -> None:
     rng = np.random.default_rng([lanes, act_bits, word_bits])
-    seed = int(rng.integers(1, 1 << 32))
+    seed = int(rng.integers(1, 1 << 64 if source == "shared" else 1 << 32, dtype=np.uint64))
     n = int(rng.integers(20, 30)) * word_bits + int(rng.integers(1, word_bits))
     codes = rng.integers(0, 1 << act_bits, size=n)
     dut = BinarizeAndStore(
@@ -90,11 +91,13 @@ def test_fresh_random_stimuli(
         act_bits=act_bits,
         seed=seed,
         deterministic=deterministic,
+        source=source,
         word_bits=word_bits,
         read_latency=latency,
     )
     words = _store_and_replay(dut, codes, random.Random(seed))
-    bits = binarize(codes, seed=seed, lanes=lanes, act_bits=act_bits, deterministic=deterministic)
+    bits = binarize(codes, seed=seed, lanes=lanes, act_bits=act_bits, deterministic=deterministic,
+                    source=source)  # fmt: skip
     assert words == pack_bits(bits, word_bits).tolist()
 
 

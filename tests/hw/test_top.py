@@ -244,8 +244,8 @@ def dev(line: SimLine) -> Device:
 def test_identify_and_leds(dev: Device, line: SimLine) -> None:
     info = dev.identify()
     assert info == DeviceInfo(
-        protocol=4, lanes=8, act_bits=8, word_bits=32, depth=16, weight_depth=16, acc_bits=32,
-        result_depth=4, max_payload=64, fingerprint=int(spec.fingerprint(), 16),
+        protocol=5, lanes=8, act_bits=8, word_bits=32, depth=16, weight_depth=16, acc_bits=32,
+        result_depth=4, max_payload=64, fingerprint=int(spec.fingerprint(), 16), source=1,
     )  # fmt: skip
     assert info.matches_spec
     leds = line.peek_leds()
@@ -258,7 +258,7 @@ def test_store_and_read_back_packed_words(dev: Device) -> None:
     codes = tensor_to_stream(tensor)
     dev.set_seed(0x1234_5678)
     assert dev.store_codes(codes) == 5  # three frames of at most 56 codes
-    want = pack_bits(binarize(codes, seed=0x1234_5678, lanes=8, act_bits=8), 32)
+    want = pack_bits(binarize(codes, seed=0x1234_5678, lanes=8, act_bits=8, source="shared"), 32)
     assert dev.read_words(0, 5) == want.tolist()
     assert dev.read_words(3, 2) == want[3:].tolist()
 
@@ -266,7 +266,7 @@ def test_store_and_read_back_packed_words(dev: Device) -> None:
     odd = rng.integers(0, 256, size=50)
     dev.set_seed(99)
     assert dev.store_codes(odd) == 2
-    want = pack_bits(binarize(odd, seed=99, lanes=8, act_bits=8), 32)
+    want = pack_bits(binarize(odd, seed=99, lanes=8, act_bits=8, source="shared"), 32)
     assert dev.read_words(0, 2) == want.tolist()
     assert dev.read_status() == DeviceStatus(flags=StatusFlag(0), count=2, pending=0, errors=0)
 
@@ -280,7 +280,7 @@ def test_dot_products_in_every_mode(dev: Device) -> None:
     codes = rng.integers(0, 256, size=256)
     dev.set_seed(5)
     assert dev.store_codes(codes) == 8
-    a_bits = binarize(codes, seed=5, lanes=8, act_bits=8)
+    a_bits = binarize(codes, seed=5, lanes=8, act_bits=8, source="shared")
 
     jobs = []  # (mode, n, w_addr, a_addr, codes)
     for mode in ("xnor", "and"):
@@ -310,8 +310,10 @@ def test_status_errors_and_overflow(dev: Device, line: SimLine) -> None:
     clean = DeviceStatus(flags=StatusFlag(0), count=0, pending=0, errors=0)
     assert dev.read_status() == clean
 
+    with pytest.raises(ValueError, match=r"seed must be an integer in 1\.\.2"):
+        dev.set_seed(0)  # the host refuses it before sending
     with pytest.raises(DeviceError) as e:
-        dev.set_seed(0)
+        dev.command(Opcode.SET_SEED, bytes(8))  # the device refuses it too
     assert e.value.status is Status.BAD_ARGUMENT
     assert dev.read_status().flags == StatusFlag.SEED_ERROR
     assert line.peek_leds() & 0b0100  # sticky error
@@ -641,10 +643,12 @@ def test_signatures_and_identify() -> None:
     status, body = DeviceModel(top.device).handle(Opcode.IDENTIFY, b"")
     fingerprint = int(spec.fingerprint(), 16).to_bytes(8, "little")
     no_engine = bytes(8 + 4 + 2)  # network 0, engine cycles 0, engine lanes 0
-    assert (status, body) == (Status.OK, b"sbq" + bytes([4]) + (32).to_bytes(2, "little")
+    shared = bytes([1])  # the store path's random source: 1, the shared LFSR
+    assert (status, body) == (Status.OK, b"sbq" + bytes([5]) + (32).to_bytes(2, "little")
                               + bytes([8, 32]) + (1024).to_bytes(4, "little") * 2
                               + bytes([32]) + (32).to_bytes(2, "little")
-                              + (1024).to_bytes(2, "little") + fingerprint + no_engine)  # fmt: skip
+                              + (1024).to_bytes(2, "little") + fingerprint + no_engine
+                              + shared)  # fmt: skip
     Fragment.get(top, None)
 
 

@@ -72,7 +72,7 @@ FIELD_CHANGES = [
     (LinkSpec(), "crc_xor_output", LinkSpec(crc_xor_output=0xFFFF)),
     (LinkSpec(), "baud", LinkSpec(baud=3_000_000)),
     (LinkSpec(), "timeout_us", LinkSpec(timeout_us=1000)),
-    (LinkSpec(), "protocol_version", LinkSpec(protocol_version=5)),
+    (LinkSpec(), "protocol_version", LinkSpec(protocol_version=6)),
 ]
 
 

@@ -45,16 +45,16 @@ def test_identify_magic_is_sbq() -> None:
 
 
 def test_min_max_payload_is_the_identify_response() -> None:
-    assert MIN_MAX_PAYLOAD == RESPONSES[Opcode.IDENTIFY].fixed_bytes == 43
-    LinkSpec(max_payload=43)
-    with pytest.raises(ValueError, match=r"^max_payload must be in 43\.\.65535, not 42$"):
-        LinkSpec(max_payload=42)
+    assert MIN_MAX_PAYLOAD == RESPONSES[Opcode.IDENTIFY].fixed_bytes == 44
+    LinkSpec(max_payload=44)
+    with pytest.raises(ValueError, match=r"^max_payload must be in 44\.\.65535, not 43$"):
+        LinkSpec(max_payload=43)
 
 
 def test_request_lengths() -> None:
     lengths = LinkSpec(max_payload=100).request_lengths()
     assert lengths[Opcode.IDENTIFY] == (0, 0)
-    assert lengths[Opcode.SET_SEED] == (4, 4)
+    assert lengths[Opcode.SET_SEED] == (8, 8)
     assert lengths[Opcode.STORE_CODES] == (1, 100)
     assert lengths[Opcode.RUN_DOT] == (13, 100)
     assert set(lengths) == {int(op) for op in Opcode}
@@ -132,9 +132,9 @@ REFUSALS = [
     ("pack-tail", lambda: REQUESTS[Opcode.SET_SEED].pack({"seed": 1}, b"x"), ValueError,
      r"^this payload has no tail$"),
     ("unpack-short", lambda: REQUESTS[Opcode.SET_SEED].unpack(b"abc"), ValueError,
-     r"^payload must have 4 bytes, not 3$"),
-    ("unpack-long", lambda: REQUESTS[Opcode.SET_SEED].unpack(b"abcde"), ValueError,
-     r"^payload must have 4 bytes, not 5$"),
+     r"^payload must have 8 bytes, not 3$"),
+    ("unpack-long", lambda: REQUESTS[Opcode.SET_SEED].unpack(b"abcdefghi"), ValueError,
+     r"^payload must have 8 bytes, not 9$"),
     ("unpack-tail-short", lambda: REQUESTS[Opcode.STORE_CODES].unpack(b""), ValueError,
      r"^payload must have at least 1 bytes, not 0$"),
 ]  # fmt: skip
