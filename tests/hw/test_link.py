@@ -176,7 +176,7 @@ def test_good_frames_come_out_whole_with_stalls() -> None:
     rng = random.Random(1)
     bursts = [
         frame(Opcode.IDENTIFY, b""),
-        frame(Opcode.SET_SEED, b"\x01\x02\x03\x04"),
+        frame(Opcode.SET_SEED, b"\x01\x02\x03\x04\x05\x06\x07\x08"),
         frame(Opcode.STORE_CODES, bytes(rng.randrange(256) for _ in range(SPEC.max_payload))),
         frame(Opcode.READ_WORDS, bytes(6)) + frame(Opcode.READ_STATUS, b""),  # back to back
         frame(Opcode.LOAD_WEIGHTS, bytes([SPEC.sync] * 9)),  # sync bytes in the payload
@@ -190,7 +190,7 @@ def test_good_frames_come_out_whole_with_stalls() -> None:
 @pytest.mark.parametrize(
     ("burst", "refusal"),
     [
-        (frame(Opcode.SET_SEED, b"\x01\x02\x03\x04")[:-1] + b"\x00", Refusal(Status.BAD_CRC, 2)),
+        (frame(Opcode.SET_SEED, bytes(range(1, 9)))[:-1] + b"\x00", Refusal(Status.BAD_CRC, 2)),
         (frame(0x42, b"abc"), Refusal(Status.UNKNOWN_OPCODE, 0x42)),
         (frame(0x00, b""), Refusal(Status.UNKNOWN_OPCODE, 0x00)),
         (frame(Opcode.SET_SEED, b"\x01\x02\x03"), Refusal(Status.BAD_LENGTH, 2)),
@@ -214,9 +214,9 @@ def test_good_frames_come_out_whole_with_stalls() -> None:
 )
 def test_refusals(burst: bytes, refusal: Refusal) -> None:
     dut = FrameReceiver(SPEC, timeout_cycles=TIMEOUT)
-    good = frame(Opcode.SET_SEED, b"\x05\x06\x07\x08")
+    good = frame(Opcode.SET_SEED, b"\x05\x06\x07\x08\x09\x0a\x0b\x0c")
     events = run_receiver(dut, [burst, good], random.Random(2), stall=0.3)
-    assert events == [[refusal], [Frame(Opcode.SET_SEED, b"\x05\x06\x07\x08")]]
+    assert events == [[refusal], [Frame(Opcode.SET_SEED, b"\x05\x06\x07\x08\x09\x0a\x0b\x0c")]]
     assert events[0] == expected(burst, SPEC)
 
 
@@ -232,7 +232,7 @@ def test_garbage_without_sync_is_dropped_silently() -> None:
                                                ("overrun", Status.OVERRUN)])  # fmt: skip
 def test_line_errors_refuse_a_frame_in_progress(pulse: str, status: Status) -> None:
     dut = FrameReceiver(SPEC, timeout_cycles=TIMEOUT)
-    good = frame(Opcode.SET_SEED, b"\x01\x00\x00\x00")
+    good = frame(Opcode.SET_SEED, bytes([1, 0, 0, 0, 0, 0, 0, 0]))
     seen: list[Any] = []
 
     async def bench(ctx: Any) -> None:
@@ -270,7 +270,7 @@ def test_line_errors_refuse_a_frame_in_progress(pulse: str, status: Status) -> N
                 seen.append((o.opcode, o.length))
 
     run(dut, bench, deadline_cycles=1000)
-    assert seen == [(status, int(Opcode.SET_SEED)), (int(Opcode.SET_SEED), 4)]
+    assert seen == [(status, int(Opcode.SET_SEED)), (int(Opcode.SET_SEED), 8)]
 
 
 # --- the fuzz ------------------------------------------------------------------------
@@ -337,7 +337,7 @@ def test_fuzz_1200_random_and_malformed_frames() -> None:
             kinds.append("good")
             bursts.append(frame(Opcode.READ_STATUS, b"", SMALL))
     kinds.append("final")
-    bursts.append(frame(Opcode.SET_SEED, b"\xff\xff\xff\xff", SMALL))
+    bursts.append(frame(Opcode.SET_SEED, b"\xff" * 8, SMALL))
 
     events = run_receiver(dut, bursts, rng, stall=0.2)
 
@@ -345,7 +345,7 @@ def test_fuzz_1200_random_and_malformed_frames() -> None:
     mismatches = [(k, b.hex(), e, w) for k, b, e, w in zip(kinds, bursts, events, want,
                                                            strict=True) if e != w]  # fmt: skip
     assert mismatches == [], mismatches[:5]
-    assert events[-1] == [Frame(Opcode.SET_SEED, b"\xff\xff\xff\xff")]
+    assert events[-1] == [Frame(Opcode.SET_SEED, b"\xff" * 8)]
     # Every kind of stimulus happened often, and every refusal status was seen.
     assert min(Counter(kinds).values()) >= 1 and len(Counter(kinds)) == 12
     assert all(n >= 60 for k, n in Counter(kinds).items() if k != "final")
@@ -482,7 +482,7 @@ def test_host_link_end_to_end_over_the_uart() -> None:
     cpb = dut.clocks_per_bit
     requests = [
         (Opcode.IDENTIFY, b""),
-        (Opcode.SET_SEED, b"\x78\x56\x34\x12"),
+        (Opcode.SET_SEED, (0x12345678).to_bytes(8, "little")),
         (Opcode.STORE_CODES, bytes(range(30))),
     ]
     bad = bytearray(encode_request(Opcode.READ_STATUS, b"", spec))
