@@ -249,6 +249,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "peak_timing": peak_timing,
     "accuracy": accuracy,
     "accuracy_cifar10": lambda: accuracy("accuracy_cifar10"),
+    "accuracy_random": lambda: accuracy("accuracy_random"),
     "memory": saved_store,
     "sim_speed": sim_speed,
     "xnor_floor": xnor_floor,
