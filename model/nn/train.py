@@ -26,7 +26,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +185,7 @@ def code_stream(source: str, seed: int, rank: int = 0) -> CodeStream | None:
         return None
     spec = BinarizerSpec(source=source)
     draw = random.Random(f"model.train {seed} {rank}").getrandbits(spec.seed_bits) or 1
-    return CodeStream(BinarizerSpec(source=source, seed=draw))
+    return CodeStream(replace(spec, seed=draw))
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
