@@ -80,14 +80,20 @@ class StochasticBinarizer(wiring.Component):
     def elaborate(self, platform: object) -> Module:
         m = Module()
         spec = self.spec
-        accept = self.i.valid & self.i.ready
+        # The output register takes a beat whenever it is empty or being emptied; one
+        # that no beat enters is then marked empty, so its enable is two registers deep.
+        free = ~self.o.valid | self.o.ready
         if spec.deterministic:
             bits = [self.i.payload[j][-1] for j in range(spec.lanes)]
-            m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+            m.d.comb += self.i.ready.eq(free)
         else:
             if spec.source == "shared":
                 bank = SharedLfsrBank(lanes=spec.lanes, act_bits=spec.act_bits, seed=spec.seed,
                                       source=spec.shared)  # fmt: skip
+                bank.ready_terms = (
+                    [self.i.valid, self.o.valid, self.o.ready],
+                    lambda valid, full, ready: valid & ((full ^ 1) | ready),
+                )
                 bits = self._below_shared(m, bank, is_xc7(platform))
             else:
                 bank = LfsrBank(lanes=spec.lanes, act_bits=spec.act_bits, seed=spec.seed,
@@ -95,17 +101,16 @@ class StochasticBinarizer(wiring.Component):
                 bits = [bank.o.payload[j] < self.i.payload[j] for j in range(spec.lanes)]
             m.submodules.bank = bank
             m.d.comb += [
-                self.i.ready.eq((~self.o.valid | self.o.ready) & bank.o.valid),
-                bank.o.ready.eq(accept),
+                self.i.ready.eq(free & bank.o.valid),
+                bank.o.ready.eq(self.i.valid & free),
                 bank.seed.eq(self.seed),
                 bank.load.eq(self.load),
                 self.busy.eq(bank.busy),
                 self.seed_error.eq(bank.seed_error),
             ]
-        with m.If(accept):
-            m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(Cat(*bits))]
-        with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+        with m.If(free):
+            m.d.sync += [self.o.valid.eq(self.i.valid & self.i.ready),
+                         self.o.payload.eq(Cat(*bits))]  # fmt: skip
         return m
 
     def _below_shared(self, m: Module, bank: SharedLfsrBank, xc7: bool) -> list[Value]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from amaranth import C, Cat, Const, Instance, Module, Signal, Value
+from amaranth import C, Cat, Const, Instance, Module, Mux, Signal, Value
 
 __all__ = [
     "Chain",
@@ -61,15 +61,7 @@ def lut(
     ``LUTk`` primitive whose INIT tabulates ``fn`` (constant inputs folded in); else the
     expression. A function of constants only is a constant, and costs nothing.
     """
-    live = [j for j, x in enumerate(inputs) if not isinstance(x, Const)]
-    assert len(live) <= 6, f"{name}: a LUT has at most 6 inputs, not {len(live)}"
-
-    def tabulate(index: int) -> int:
-        args = [x.value if isinstance(x, Const) else 0 for x in inputs]
-        for bit, j in enumerate(live):
-            args[j] = (index >> bit) & 1
-        return fn(*args) & 1
-
+    live, tabulate = _live_table(name, inputs, fn, 6)
     if not live:
         return C(tabulate(0), 1)
     out = Signal(name=name)
@@ -80,6 +72,71 @@ def lut(
         m.submodules[name] = Instance(f"LUT{k}", p_INIT=C(init, 1 << k), o_O=out, **ports)
     else:
         m.d.comb += out.eq(fn(*inputs))
+    return out
+
+
+def _live_table(
+    name: str, inputs: Sequence[Value], fn: Callable[..., Value | int], most: int
+) -> tuple[list[int], Callable[[int], int]]:
+    """The positions of the non-constant ``inputs`` (at most ``most``), and ``fn``'s
+    value for each assignment of them (bit ``b`` of the index: live input ``b``)."""
+    live = [j for j, x in enumerate(inputs) if not isinstance(x, Const)]
+    assert len(live) <= most, f"{name}: a LUT has at most {most} inputs, not {len(live)}"
+
+    def tabulate(index: int) -> int:
+        args = [x.value if isinstance(x, Const) else 0 for x in inputs]
+        for bit, j in enumerate(live):
+            args[j] = (index >> bit) & 1
+        return fn(*args) & 1
+
+    return live, tabulate
+
+
+def is_ecp5(platform: object) -> bool:
+    """Whether ``platform`` is an Amaranth Lattice ECP5 platform (LUT4, PFUMX, CCU2C)."""
+    return getattr(platform, "family", None) == "ecp5"
+
+
+def mux_lut(
+    m: Module,
+    name: str,
+    select: Value,
+    high: tuple[Sequence[Value], Callable[..., Value | int]],
+    low: tuple[Sequence[Value], Callable[..., Value | int]],
+    *,
+    ecp5: bool,
+) -> Value:
+    """``high`` where ``select`` is 1, else ``low``; each an ``(inputs, fn)`` of at most
+    four non-constant inputs, ``fn`` as for :func:`lut`.
+
+    With ``ecp5`` it is one slice: two ``LUT4`` and the ``PFUMX`` between them, a single
+    level of logic for up to nine inputs. ABC maps such a function as it likes, which
+    for a clock enable that reaches hundreds of flip-flops was three levels deep, because
+    it shared a subterm with other logic. Else the expression.
+    """
+    if not ecp5:
+        out = Signal(name=name)
+        m.d.comb += out.eq(Mux(select, high[1](*high[0]), low[1](*low[0])))
+        return out
+    halves = []
+    for half, (inputs, fn) in (("a", high), ("b", low)):
+        live, tabulate = _live_table(f"{name}_{half}", inputs, fn, 4)
+        init = sum(tabulate(i & ((1 << len(live)) - 1)) << i for i in range(16))
+        pins = [inputs[j] for j in live] + [C(0, 1)] * (4 - len(live))
+        z = Signal(name=f"{name}_{half}")
+        m.submodules[f"{name}_{half}"] = Instance(
+            "LUT4",
+            p_INIT=C(init, 16),
+            i_A=pins[0],
+            i_B=pins[1],
+            i_C=pins[2],
+            i_D=pins[3],
+            o_Z=z,
+        )
+        halves.append(z)
+    out = Signal(name=name)
+    m.submodules[name] = Instance("PFUMX", i_ALUT=halves[0], i_BLUT=halves[1], i_C0=select,
+                                  o_Z=out)  # fmt: skip
     return out
 
 

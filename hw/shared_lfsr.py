@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Signal, unsigned
+from collections.abc import Callable
+
+from amaranth import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from spec import BinarizerSpec, SharedLfsrSpec
 
+from .compress import is_ecp5, mux_lut
 from .lfsr import linear_map
 
 #: Lanes that read one copy of the state: each state bit fans out to about
@@ -84,6 +87,12 @@ class SharedLfsrBank(wiring.Component):
         start = self.spec.shared.start(self.spec.seed)
         self.states = [Signal(self.spec.shared.width, init=start, name=f"state{g}")
                        for g in range(-(-lanes // REPLICA_LANES))]  # fmt: skip
+        #: ``o.ready`` as a function of the consumer's own signals, ``(inputs, fn)`` with
+        #: at most four inputs, for a consumer that sets it before elaboration: the
+        #: state's clock enable is then one ECP5 slice from those signals, not two
+        #: levels (the consumer's ``o.ready`` logic, then the bank's). ``o.ready`` must
+        #: still be driven, and equal ``fn(*inputs)``.
+        self.ready_terms: tuple[list[Value], Callable[..., Value]] | None = None
 
     def state_for(self, lane: int) -> Signal:
         """The copy of the state that lane ``lane`` reads its taps from."""
@@ -100,28 +109,35 @@ class SharedLfsrBank(wiring.Component):
             m.d.comb += self.o.payload[j].eq(
                 Cat(*((self.state_for(j) & Const(c, source.width)).xor() for c in outputs))
             )
-        # A load is taken in two steps: the seed and whether it is zero are registered
-        # (a 64-bit zero test in front of every state bit's multiplexer was the bank's
-        # slowest path on ECP5), then, a cycle later, a good seed enters the state and a
-        # zero one is refused, leaving the sequence alone. ``busy`` covers that cycle and
-        # the warm-up; a beat taken in the load's own cycle still steps the state.
-        pending, zero = Signal(), Signal()
+        # A load is taken in two steps: the seed and whether it is non-zero are
+        # registered (a 64-bit zero test in front of every state bit's multiplexer was
+        # the bank's slowest path on ECP5), then, a cycle later, a good seed enters the
+        # state and a zero one is refused, leaving the sequence alone. ``busy`` covers
+        # that cycle and the warm-up; a beat taken in the load's own cycle still steps
+        # the state. Every register's next value is a function of a few registers (the
+        # warm-up's end, ``last``, is registered too), and so is the state's enable.
+        pending, nonzero, last = Signal(), Signal(), Signal()
         seed = Signal.like(self.seed, name="seed_held")
         remaining = Signal(range(source.warmup + 1))
         with m.If(self.load & ~self.busy):
-            m.d.sync += [pending.eq(1), zero.eq(self.seed == 0), seed.eq(self.seed),
+            m.d.sync += [pending.eq(1), nonzero.eq(self.seed != 0), seed.eq(self.seed),
                          self.busy.eq(1)]  # fmt: skip
-        with m.If(pending):
-            m.d.sync += [pending.eq(0), self.seed_error.eq(zero)]
-            with m.If(zero):
-                m.d.sync += self.busy.eq(0)
-            with m.Else():
-                m.d.sync += [state.eq(seed) for state in self.states]
-                m.d.sync += [remaining.eq(source.warmup), self.busy.eq(source.warmup != 0)]
-        with m.Elif(self.busy | self.o.ready):
+        with m.Elif(pending):
+            m.d.sync += [pending.eq(0), self.seed_error.eq(~nonzero), remaining.eq(source.warmup),
+                         last.eq(source.warmup == 1),
+                         self.busy.eq(nonzero & (source.warmup != 0))]  # fmt: skip
+        with m.Elif(self.busy):
+            m.d.sync += [remaining.eq(remaining - 1), last.eq(remaining == 2),
+                         self.busy.eq(~last)]  # fmt: skip
+        # The state moves on a taken beat, and while busy but for the cycle that
+        # refuses a zero seed. This enable reaches every copy's clock enables, so on
+        # ECP5 it is a single slice (hw.compress.mux_lut).
+        ready_inputs, ready_fn = self.ready_terms or ([self.o.ready], lambda ready: ready)
+        advance = mux_lut(m, "advance", self.busy, ([pending, nonzero], lambda p, n: (p ^ 1) | n),
+                          (ready_inputs, ready_fn), ecp5=is_ecp5(platform))  # fmt: skip
+        with m.If(advance):
             # Each copy steps from itself: no two are the same cell to merge.
-            m.d.sync += [state.eq(linear_map(source.beat_map(), state, source.width))
+            m.d.sync += [state.eq(Mux(pending, seed, linear_map(source.beat_map(), state,
+                                                                   source.width)))
                          for state in self.states]  # fmt: skip
-            with m.If(self.busy):
-                m.d.sync += [remaining.eq(remaining - 1), self.busy.eq(remaining != 1)]
         return m

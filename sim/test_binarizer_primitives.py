@@ -1,7 +1,9 @@
 """The shared-source :class:`hw.binarizer.StochasticBinarizer` elaborated for Xilinx
 7-series (each comparator a carry chain of LUT6 and CARRY4 primitives, the phase
 shifter's taps in its LUTs: :meth:`~hw.binarizer.StochasticBinarizer._below_shared`)
-equals the same block elaborated generically, cycle by cycle, in Icarus.
+and for ECP5 (the state's clock enable one slice of LUT4 and PFUMX primitives:
+:func:`hw.compress.mux_lut`) equals the same block elaborated generically, cycle by
+cycle, in Icarus.
 
 The generic build is checked against :func:`model.binarize.binarize` in ``tests/hw`` and
 in the cocotb cosimulation; this checks the primitive netlist against it. Both get the
@@ -37,7 +39,7 @@ module tb;
   dut_generic g(.clk(clk), .rst(rst), .i__valid(i_valid), .i__payload(pay),
     .o__ready(o_ready), .seed(seed_in), .load(load), .i__ready(g_ready),
     .o__valid(g_ovalid), .o__payload(g_bits), .busy(g_busy), .seed_error(g_err));
-  dut_xc7 x(.clk(clk), .rst(rst), .i__valid(i_valid), .i__payload(pay),
+  dut_{family} x(.clk(clk), .rst(rst), .i__valid(i_valid), .i__payload(pay),
     .o__ready(o_ready), .seed(seed_in), .load(load), .i__ready(x_ready),
     .o__valid(x_ovalid), .o__payload(x_bits), .busy(x_busy), .seed_error(x_err));
   integer cycle, j, kind, beats = 0, loads = 0, seed = {seed};
@@ -50,7 +52,7 @@ module tb;
       @(negedge clk);
       if ({{g_ready, g_ovalid, g_busy, g_err}} !== {{x_ready, x_ovalid, x_busy, x_err}}
           || (g_ovalid && g_bits !== x_bits)) begin
-        $display("MISMATCH cycle %0d: generic %b%b%b%b %h, xc7 %b%b%b%b %h", cycle,
+        $display("MISMATCH cycle %0d: generic %b%b%b%b %h, {family} %b%b%b%b %h", cycle,
           g_ready, g_ovalid, g_busy, g_err, g_bits, x_ready, x_ovalid, x_busy, x_err, x_bits);
         $finish;
       end
@@ -76,17 +78,20 @@ endmodule
 
 
 @pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog is not installed")
-@pytest.mark.parametrize(("lanes", "act_bits"), [(1, 8), (3, 4), (33, 2), (5, 1)])
-def test_xc7_primitives_equal_generic(lanes: int, act_bits: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("family", "lanes", "act_bits"),
+    [("xc7", 1, 8), ("xc7", 3, 4), ("xc7", 33, 2), ("xc7", 5, 1), ("ecp5", 33, 2)],
+)
+def test_primitives_equal_generic(family: str, lanes: int, act_bits: int, tmp_path: Path) -> None:
     def build() -> StochasticBinarizer:
         return StochasticBinarizer(lanes=lanes, act_bits=act_bits, seed=0xACE1, source="shared")
 
-    generic, xc7 = both_builds(build)
-    assert "CARRY4" in xc7 and re.search(r"\bLUT\d\b", xc7)
-    assert "CARRY4" not in generic
+    generic, vendor = both_builds(build, family)
+    primitive = {"xc7": r"\bCARRY4\b", "ecp5": r"\bPFUMX\b"}[family]
+    assert re.search(primitive, vendor) and not re.search(primitive, generic)
     testbench = TESTBENCH.format(payload_bits=lanes * act_bits, lanes=lanes, cycles=CYCLES,
-                                 seed=lanes * 16 + act_bits)  # fmt: skip
-    out = run_side_by_side(tmp_path, generic, xc7, testbench)
+                                 seed=lanes * 16 + act_bits, family=family)  # fmt: skip
+    out = run_side_by_side(tmp_path, generic, vendor, testbench, family)
     done = re.search(r"DONE beats (\d+) loads (\d+)", out)
     assert done, out
     assert int(done[1]) >= CYCLES // 4 and int(done[2]) >= CYCLES // 512
