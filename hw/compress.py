@@ -92,9 +92,16 @@ def _live_table(
     return live, tabulate
 
 
-def is_ecp5(platform: object) -> bool:
-    """Whether ``platform`` is an Amaranth Lattice ECP5 platform (LUT4, PFUMX, CCU2C)."""
-    return getattr(platform, "family", None) == "ecp5"
+def family(platform: object) -> str | None:
+    """``"xc7"`` or ``"ecp5"`` for a platform whose primitives hw places by hand (see
+    :func:`is_xc7`; ECP5: LUT4 and PFUMX), else None."""
+    return (
+        "xc7"
+        if is_xc7(platform)
+        else "ecp5"
+        if getattr(platform, "family", None) == "ecp5"
+        else None
+    )
 
 
 def mux_lut(
@@ -104,17 +111,26 @@ def mux_lut(
     high: tuple[Sequence[Value], Callable[..., Value | int]],
     low: tuple[Sequence[Value], Callable[..., Value | int]],
     *,
-    ecp5: bool,
+    family: str | None,
 ) -> Value:
     """``high`` where ``select`` is 1, else ``low``; each an ``(inputs, fn)`` of at most
     four non-constant inputs, ``fn`` as for :func:`lut`.
 
-    With ``ecp5`` it is one slice: two ``LUT4`` and the ``PFUMX`` between them, a single
-    level of logic for up to nine inputs. ABC maps such a function as it likes, which
-    for a clock enable that reaches hundreds of flip-flops was three levels deep, because
-    it shared a subterm with other logic. Else the expression.
+    As a primitive it is a cell of its own, which Yosys neither merges with a twin nor
+    lets ABC restructure: a clock enable that reaches hundreds of flip-flops was three
+    levels deep when ABC shared a subterm with other logic, and registers that differ
+    only in such an enable stay apart. ``family`` ``"ecp5"``: one slice, two ``LUT4``
+    and the ``PFUMX`` between them (one level for up to nine inputs); ``"xc7"``: one
+    ``LUT6`` (at most six inputs in all); None: the expression.
     """
-    if not ecp5:
+    if family == "xc7":
+        inputs = [select, *high[0], *low[0]]
+        cut = 1 + len(high[0])
+        return lut(
+            m, name, inputs,
+            lambda s, *xs: high[1](*xs[: cut - 1]) if s else low[1](*xs[cut - 1 :]), xc7=True,
+        )  # fmt: skip
+    if family != "ecp5":
         out = Signal(name=name)
         m.d.comb += out.eq(Mux(select, high[1](*high[0]), low[1](*low[0])))
         return out

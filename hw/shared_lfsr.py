@@ -10,13 +10,14 @@ from amaranth.lib.wiring import In, Out
 
 from spec import BinarizerSpec, SharedLfsrSpec
 
-from .compress import is_ecp5, mux_lut
+from .compress import family, mux_lut
 from .lfsr import linear_map
 
-#: Lanes that read one copy of the state: each state bit fans out to about
-#: ``3 * act_bits / width`` LUTs a lane, and past 32 lanes its routing was the slowest
-#: path on ECP5 (181 MHz at 128 lanes, seed 1, with one copy; 193 with four; 207 at 32).
-REPLICA_LANES = 32
+#: Lanes that read one copy of the state (there are at least two copies). Each state bit
+#: fans out to about ``3 * act_bits / width`` LUTs a lane, and that routing is the
+#: binarizer's slowest path on ECP5. A copy costs flip-flops and one LUT (its enable):
+#: all copies load the same next state, computed once from the first copy.
+REPLICA_LANES = 16
 
 
 class SharedLfsrBank(wiring.Component):
@@ -29,7 +30,8 @@ class SharedLfsrBank(wiring.Component):
     binarizer's comparator) takes the XOR into its own logic, so each output bit costs
     no look-up table of its own. An accepted beat moves the state ``steps`` steps (a
     flat XOR a state bit, from :meth:`spec.SharedLfsrSpec.beat_map`). The state is
-    kept in one identical copy per :data:`REPLICA_LANES` lanes, to bound its fan-out.
+    kept in identical copies, one per :data:`REPLICA_LANES` lanes and at least two, to
+    bound its fan-out; all load one next state, computed from the first copy.
 
     The interface is :class:`hw.lfsr.LfsrBank`'s. A seed load (``load`` while not
     ``busy``) registers the seed; ``busy`` is then high, and ``o.valid`` low, for one
@@ -81,12 +83,12 @@ class SharedLfsrBank(wiring.Component):
             }
         )
 
-        #: The state register, one copy per :data:`REPLICA_LANES` lanes (for a consumer
-        #: that reads the taps itself, as the binarizer's comparators do:
-        #: :meth:`state_for`).
+        #: The state register, one copy per :data:`REPLICA_LANES` lanes and at least two
+        #: (for a consumer that reads the taps itself, as the binarizer's comparators
+        #: do: :meth:`state_for`).
         start = self.spec.shared.start(self.spec.seed)
         self.states = [Signal(self.spec.shared.width, init=start, name=f"state{g}")
-                       for g in range(-(-lanes // REPLICA_LANES))]  # fmt: skip
+                       for g in range(max(2, -(-lanes // REPLICA_LANES)))]  # fmt: skip
         #: ``o.ready`` as a function of the consumer's own signals, ``(inputs, fn)`` with
         #: at most four inputs, for a consumer that sets it before elaboration: the
         #: state's clock enable is then one ECP5 slice from those signals, not two
@@ -96,7 +98,7 @@ class SharedLfsrBank(wiring.Component):
 
     def state_for(self, lane: int) -> Signal:
         """The copy of the state that lane ``lane`` reads its taps from."""
-        return self.states[lane // REPLICA_LANES]
+        return self.states[lane * len(self.states) // self.spec.lanes]
 
     def elaborate(self, platform: object) -> Module:
         m = Module()
@@ -130,14 +132,19 @@ class SharedLfsrBank(wiring.Component):
             m.d.sync += [remaining.eq(remaining - 1), last.eq(remaining == 2),
                          self.busy.eq(~last)]  # fmt: skip
         # The state moves on a taken beat, and while busy but for the cycle that
-        # refuses a zero seed. This enable reaches every copy's clock enables, so on
-        # ECP5 it is a single slice (hw.compress.mux_lut).
+        # refuses a zero seed. Every copy loads the next state computed from the first,
+        # under an enable of its own: a primitive on xc7 and ECP5 (hw.compress.mux_lut),
+        # so that Yosys keeps the copies apart, one level deep. The next state's LUTs
+        # then drive several flip-flops each, which also keeps nextpnr's packer from
+        # pairing a state bit's LUT with a comparator's tap XOR, far from its carry chain.
         ready_inputs, ready_fn = self.ready_terms or ([self.o.ready], lambda ready: ready)
-        advance = mux_lut(m, "advance", self.busy, ([pending, nonzero], lambda p, n: (p ^ 1) | n),
-                          (ready_inputs, ready_fn), ecp5=is_ecp5(platform))  # fmt: skip
-        with m.If(advance):
-            # Each copy steps from itself: no two are the same cell to merge.
-            m.d.sync += [state.eq(Mux(pending, seed, linear_map(source.beat_map(), state,
-                                                                   source.width)))
-                         for state in self.states]  # fmt: skip
+        follow = ([pending, nonzero], lambda p, n: (p ^ 1) | n)
+        step = linear_map(source.beat_map(), self.states[0], source.width)
+        following = Signal.like(self.states[0], name="state_next")
+        m.d.comb += following.eq(Mux(pending, seed, step))
+        for k, state in enumerate(self.states):
+            advance = mux_lut(m, f"advance{k}", self.busy, follow, (ready_inputs, ready_fn),
+                              family=family(platform))  # fmt: skip
+            with m.If(advance):
+                m.d.sync += state.eq(following)
         return m
