@@ -17,7 +17,7 @@ from .lfsr import linear_map
 #: fans out to about ``3 * act_bits / width`` LUTs a lane, and that routing is the
 #: binarizer's slowest path on ECP5. A copy costs flip-flops and one LUT (its enable):
 #: all copies load the same next state, computed once from the first copy.
-REPLICA_LANES = 16
+REPLICA_LANES = 8
 
 
 class SharedLfsrBank(wiring.Component):
