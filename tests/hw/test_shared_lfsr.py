@@ -22,7 +22,7 @@ from .test_lfsr import _codes
         (1, 8, SharedLfsrSpec()),
         (8, 4, SharedLfsrSpec(steps=5, warmup=3)),
         (32, 8, SharedLfsrSpec(warmup=0)),
-        (96, 2, SharedLfsrSpec(warmup=1)),  # three copies of the state
+        (96, 2, SharedLfsrSpec(warmup=1)),  # twelve copies of the state
     ],
 )
 def test_runtime_seed_load(lanes: int, act_bits: int, source: SharedLfsrSpec) -> None:
