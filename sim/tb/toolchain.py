@@ -41,7 +41,11 @@ TIMESCALE = ("1ns", "1ps")
 #: Packages whose files decide the generated Verilog (its cache key).
 HDL_SOURCES = ("hw", "spec")
 #: Vendor primitive -> the simulation model compiled beside a design that instantiates it.
-PRIMITIVE_MODELS = {"DP16KD": ROOT / "sim" / "hdl" / "dp16kd.v"}
+PRIMITIVE_MODELS = {
+    "DP16KD": ROOT / "sim" / "hdl" / "dp16kd.v",
+    "LUT4": ROOT / "sim" / "hdl" / "ecp5_logic.v",
+    "PFUMX": ROOT / "sim" / "hdl" / "ecp5_logic.v",
+}
 
 #: Verilator lint: Amaranth's Verilog compares and assigns across widths on purpose.
 #: Yosys's Verilog of an Amaranth FSM has a `casez` on the state register that leaves
@@ -254,7 +258,8 @@ def _platform(name: str | None) -> Any:
 def _primitive_models(source: Path) -> list[Path]:
     """Simulation models of the vendor primitives ``source`` instantiates."""
     text = source.read_text()
-    return [path for name, path in PRIMITIVE_MODELS.items() if re.search(rf"\b{name}\b", text)]
+    used = [path for name, path in PRIMITIVE_MODELS.items() if re.search(rf"\b{name}\b", text)]
+    return list(dict.fromkeys(used))
 
 
 #: The optimisation for a run that leaves the design alone for thousands of cycles at a
