@@ -87,13 +87,14 @@ class StochasticBinarizer(wiring.Component):
             bits = [self.i.payload[j][-1] for j in range(spec.lanes)]
             m.d.comb += self.i.ready.eq(free)
         else:
+            # A beat is wanted from the source: one function, handed to the shared bank too
+            # (SharedLfsrBank.ready_terms), so its enable and o.ready cannot drift apart.
+            want = ([self.i.valid, self.o.valid, self.o.ready],
+                    lambda valid, full, ready: valid & ((full ^ 1) | ready))  # fmt: skip
             if spec.source == "shared":
                 bank = SharedLfsrBank(lanes=spec.lanes, act_bits=spec.act_bits, seed=spec.seed,
                                       source=spec.shared)  # fmt: skip
-                bank.ready_terms = (
-                    [self.i.valid, self.o.valid, self.o.ready],
-                    lambda valid, full, ready: valid & ((full ^ 1) | ready),
-                )
+                bank.ready_terms = want
                 bits = self._below_shared(m, bank, is_xc7(platform))
             else:
                 bank = LfsrBank(lanes=spec.lanes, act_bits=spec.act_bits, seed=spec.seed,
@@ -102,7 +103,7 @@ class StochasticBinarizer(wiring.Component):
             m.submodules.bank = bank
             m.d.comb += [
                 self.i.ready.eq(free & bank.o.valid),
-                bank.o.ready.eq(self.i.valid & free),
+                bank.o.ready.eq(want[1](*want[0])),
                 bank.seed.eq(self.seed),
                 bank.load.eq(self.load),
                 self.busy.eq(bank.busy),

@@ -95,13 +95,9 @@ def _live_table(
 def family(platform: object) -> str | None:
     """``"xc7"`` or ``"ecp5"`` for a platform whose primitives hw places by hand (see
     :func:`is_xc7`; ECP5: LUT4 and PFUMX), else None."""
-    return (
-        "xc7"
-        if is_xc7(platform)
-        else "ecp5"
-        if getattr(platform, "family", None) == "ecp5"
-        else None
-    )
+    if is_xc7(platform):
+        return "xc7"
+    return "ecp5" if getattr(platform, "family", None) == "ecp5" else None
 
 
 def mux_lut(

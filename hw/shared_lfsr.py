@@ -142,9 +142,10 @@ class SharedLfsrBank(wiring.Component):
         step = linear_map(source.beat_map(), self.states[0], source.width)
         following = Signal.like(self.states[0], name="state_next")
         m.d.comb += following.eq(Mux(pending, seed, step))
+        target = family(platform)
         for k, state in enumerate(self.states):
             advance = mux_lut(m, f"advance{k}", self.busy, follow, (ready_inputs, ready_fn),
-                              family=family(platform))  # fmt: skip
+                              family=target)  # fmt: skip
             with m.If(advance):
                 m.d.sync += state.eq(following)
         return m
